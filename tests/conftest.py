@@ -8,7 +8,9 @@ import shutil
 import pytest
 
 pytest_plugins = [
-    "tests.fakes.fixtures",
+    "tests.fakes.ollama_fixtures",
+    "tests.fakes.model_fixtures",
+    "tests.fakes.lsp_fixtures",
 ]
 
 
