@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 BackendName = Literal["ollama", "local", "cloud"]
 BACKEND_ALIASES: dict[str, BackendName] = {"huggingface": "local", "embedded": "local"}
+DEFAULT_ORDER: tuple[BackendName, ...] = ("ollama", "local", "cloud")
 
 
 class _Section(BaseModel):
@@ -40,9 +41,7 @@ class OllamaSettings(_Section):
         description="Context window sent with every request (the same value for every "
         "request to a model, so Ollama never reloads it).",
     )
-    timeout_s: float = Field(
-        120.0, gt=0, description="Read timeout for chat requests, in seconds."
-    )
+    timeout_s: float = Field(120.0, gt=0, description="Read timeout for chat requests, in seconds.")
     connect_timeout_s: float = Field(
         2.0, gt=0, description="Connect timeout, in seconds (a local server answers at once)."
     )
@@ -95,9 +94,7 @@ class CloudSettings(_Section):
         description="Name of the environment variable that holds the API key. The key "
         "itself is never stored in configuration files or logged.",
     )
-    supports_tools: bool = Field(
-        True, description="Offer tools to this server's models in chat."
-    )
+    supports_tools: bool = Field(True, description="Offer tools to this server's models in chat.")
     timeout_s: float = Field(120.0, gt=0, description="Read timeout, in seconds.")
     max_concurrency: int = Field(4, ge=1, description="Requests in flight at once.")
 
@@ -109,11 +106,9 @@ class BackendsSettings(_Section):
 
 
 class FallbackSettings(_Section):
-    enabled: bool = Field(
-        True, description="Try the next backend when one fails before answering."
-    )
+    enabled: bool = Field(True, description="Try the next backend when one fails before answering.")
     order: list[BackendName] = Field(
-        default_factory=lambda: ["ollama", "local", "cloud"],
+        default_factory=lambda: list(DEFAULT_ORDER),
         description='Backends in order of preference. "huggingface" is accepted as an '
         'alias of "local".',
     )
