@@ -304,7 +304,9 @@ class ScriptedReply:
 
     `tokens` overrides the tokenization of `text`; `thinking` is streamed before the text
     when the request allows thinking; `done_reason` overrides stop/length; `error_after`
-    ends the stream with an `{"error": error}` line after that many tokens.
+    ends the stream after that many tokens, the way `error_kind` says: "error" (an
+    `{"error": error}` line, as Ollama does), "garbage" (a line that is not JSON) or "drop"
+    (the connection is reset, as when the server dies).
     """
 
     text: str = ""
@@ -314,6 +316,7 @@ class ScriptedReply:
     done_reason: str | None = None
     error_after: int | None = None
     error: str = MID_STREAM_MESSAGE
+    error_kind: str = "error"
     prompt_eval_count: int | None = None
 
     def token_list(self) -> list[str]:
@@ -425,6 +428,7 @@ class _Connection:
         self.buf = bytearray()
         self.eof = False
         self.gone = asyncio.Event()
+        self.server_closed = False  # closed by down(): not the client's doing
         self._watcher: asyncio.Task[None] | None = None
         sock = writer.get_extra_info("socket")
         if sock is not None:
@@ -504,6 +508,7 @@ class _Exchange:
     record: RecordedRequest
     body: Any
     streaming_started: bool = False
+    dropped: bool = False  # the server reset the connection on purpose
 
 
 def _now_iso() -> str:
@@ -596,7 +601,7 @@ class OllamaTestServer:
         self._chat_script: deque[ScriptedReply] = deque()
         self._generate_script: deque[ScriptedReply] = deque()
         self._failures: list[FailureRule] = []
-        self._mid_stream: deque[tuple[int, str]] = deque()
+        self._mid_stream: deque[tuple[int, str, str]] = deque()
         self._pull_failures: dict[str, tuple[str, int]] = {}
         self._loaded: dict[str, _Loaded] = {}
         self._load_events: list[tuple[str, int | None]] = []
@@ -609,7 +614,7 @@ class OllamaTestServer:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.StreamWriter] = set()
+        self._connections: set[_Connection] = set()
         self._slot_cond: asyncio.Condition | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -707,10 +712,10 @@ class OllamaTestServer:
         server, self._server = self._server, None
         if server is not None:
             server.close()
-        for writer in list(self._connections):
-            transport = writer.transport
+        for conn in list(self._connections):
+            conn.server_closed = True
             with contextlib.suppress(Exception):
-                transport.abort()  # like a killed process: RST, no goodbye
+                conn.writer.transport.abort()  # like a killed process: RST, no goodbye
         self._connections.clear()
         if server is not None:
             with contextlib.suppress(Exception):
@@ -750,11 +755,23 @@ class OllamaTestServer:
             self._failures.append(FailureRule(path, status, message, count))
 
     def fail_mid_stream(
-        self, after_tokens: int = 0, message: str = MID_STREAM_MESSAGE, count: int = 1
+        self,
+        after_tokens: int = 0,
+        message: str = MID_STREAM_MESSAGE,
+        count: int = 1,
+        *,
+        kind: str = "error",
     ) -> None:
-        """The next `count` streamed chat/generate answers end with an error line."""
+        """The next `count` chat/generate answers fail after `after_tokens` tokens.
+
+        kind "error": an `{"error": message}` line ends the 200 stream (Ollama's way; a
+        non-streamed request gets 500); "garbage": a line that is not JSON; "drop": the
+        connection is reset (the server died).
+        """
+        if kind not in ("error", "garbage", "drop"):
+            raise ValueError(f"unknown failure kind {kind!r}")
         with self._lock:
-            self._mid_stream.extend([(after_tokens, message)] * count)
+            self._mid_stream.extend([(after_tokens, message, kind)] * count)
 
     def fail_pull(
         self,
@@ -866,15 +883,15 @@ class OllamaTestServer:
     async def _serve_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        self._connections.add(writer)
         conn = _Connection(reader, writer)
+        self._connections.add(conn)
         try:
             while await self._serve_one(conn):
                 pass
         except (ConnectionError, OSError, _ClientGone):
             pass
         finally:
-            self._connections.discard(writer)
+            self._connections.discard(conn)
             with contextlib.suppress(Exception):
                 writer.close()
 
@@ -929,9 +946,11 @@ class OllamaTestServer:
         conn.start_watch()
         try:
             await self._dispatch(exchange, body_error)
+            if exchange.dropped:
+                return False
             record.completed = True
         except _ClientGone:
-            record.disconnected = True
+            record.disconnected = not conn.server_closed
             if record.status is None:
                 record.status = 499
             return False
@@ -1144,8 +1163,8 @@ class OllamaTestServer:
             else:
                 reply = ScriptedReply(text=self.default_reply(endpoint, body))
             if reply.error_after is None and self._mid_stream:
-                after, message = self._mid_stream.popleft()
-                reply = replace(reply, error_after=after, error=message)
+                after, message, kind = self._mid_stream.popleft()
+                reply = replace(reply, error_after=after, error=message, error_kind=kind)
         return reply
 
     def _next_tool_id(self) -> str:
@@ -1478,6 +1497,9 @@ class OllamaTestServer:
                 for _ in emitted:
                     await ex.conn.sleep(self.token_delay_s)
                 if reply.error_after is not None and reply.error_after < len(emitted):
+                    if reply.error_kind == "drop":
+                        self._drop(ex)
+                        return
                     raise _HttpError(500, reply.error)
                 extra: dict[str, Any] = {}
                 if thinking:
@@ -1491,8 +1513,7 @@ class OllamaTestServer:
             count = 0
             for index, token in enumerate(emitted):
                 if reply.error_after is not None and index >= reply.error_after:
-                    await self._stream_line(ex, {"error": reply.error})
-                    await self._end_stream(ex)
+                    await self._fail_stream(ex, reply)
                     return
                 await ex.conn.sleep(self.token_delay_s)
                 if index < len(thinking):
@@ -1501,9 +1522,8 @@ class OllamaTestServer:
                     await self._stream_line(ex, chunk(text=token, done=False))
                 count += 1
                 ex.record.tokens_sent = count
-            if reply.error_after is not None and reply.error_after >= len(emitted) and calls:
-                await self._stream_line(ex, {"error": reply.error})
-                await self._end_stream(ex)
+            if reply.error_after is not None and reply.error_after >= len(emitted):
+                await self._fail_stream(ex, reply)
                 return
             if chat:
                 for call in calls:
@@ -1512,6 +1532,21 @@ class OllamaTestServer:
                     await self._stream_line(ex, chunk(text="", tool_calls=[call], done=False))
             await self._stream_line(ex, final(count))
             await self._end_stream(ex)
+
+    async def _fail_stream(self, ex: _Exchange, reply: ScriptedReply) -> None:
+        if reply.error_kind == "drop":
+            self._drop(ex)
+            return
+        if reply.error_kind == "garbage":
+            await self._write_chunk(ex, b"{this is not json\n")
+        else:
+            await self._stream_line(ex, {"error": reply.error})
+        await self._end_stream(ex)
+
+    @staticmethod
+    def _drop(ex: _Exchange) -> None:
+        ex.dropped = True
+        ex.conn.writer.transport.abort()
 
 
 def _apply_stops(tokens: list[str], stops: Sequence[str]) -> list[str]:
