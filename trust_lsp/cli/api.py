@@ -86,7 +86,7 @@ def _authorized(request: Request, token: str) -> bool:
 
 
 def split_model(name: str | None) -> tuple[str | None, str | None]:
-    """"ollama/qwen:7b" → ("ollama", "qwen:7b"); "trust"/None → (None, None)."""
+    """ "ollama/qwen:7b" → ("ollama", "qwen:7b"); "trust"/None → (None, None)."""
     if not name or name in ("trust", "default"):
         return None, None
     backend, sep, model = name.partition("/")
@@ -101,9 +101,7 @@ def _content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(
-            part.get("text", "") for part in content if isinstance(part, dict)
-        )
+        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
     raise ValidationError("message content must be a string or a list of text parts")
 
 
@@ -205,9 +203,9 @@ def error_response(error: Exception) -> JSONResponse:
         status, kind = 403, "permission_error"
     elif isinstance(error, AuthenticationError):
         status, kind = 502, "api_error"
-    elif isinstance(error, NoBackendAvailableError):
-        status, kind = 503, "api_error"
-    elif isinstance(error, TrustError) and error.recoverable:
+    elif isinstance(error, NoBackendAvailableError) or (
+        isinstance(error, TrustError) and error.recoverable
+    ):
         status, kind = 503, "api_error"
     message = error.message if isinstance(error, TrustError) else "internal error"
     return JSONResponse(
@@ -312,8 +310,12 @@ class ApiServer:
                 continue
             for model in _configured_models(settings, name):
                 data.append(
-                    {"id": f"{name}/{model}", "object": "model", "created": created,
-                     "owned_by": name}
+                    {
+                        "id": f"{name}/{model}",
+                        "object": "model",
+                        "created": created,
+                        "owned_by": name,
+                    }
                 )
         return JSONResponse({"object": "list", "data": data})
 
@@ -356,13 +358,13 @@ class ApiServer:
                     {
                         "index": 0,
                         "message": message,
-                        "finish_reason": _finish_reason(result.done_reason,
-                                                        bool(result.tool_calls)),
+                        "finish_reason": _finish_reason(
+                            result.done_reason, bool(result.tool_calls)
+                        ),
                     }
                 ],
                 "usage": _usage(result.usage),
-                "trust": {"backend": result.backend, "model": result.model,
-                          "cloud": result.cloud},
+                "trust": {"backend": result.backend, "model": result.model, "cloud": result.cloud},
             },
             headers={"X-Trust-Backend": result.backend},
         )
@@ -405,12 +407,15 @@ class ApiServer:
                 "created": int(time.time()),
                 "model": name,
                 "choices": [
-                    {"index": 0, "text": result.text, "logprobs": None,
-                     "finish_reason": _finish_reason(result.done_reason, False)}
+                    {
+                        "index": 0,
+                        "text": result.text,
+                        "logprobs": None,
+                        "finish_reason": _finish_reason(result.done_reason, False),
+                    }
                 ],
                 "usage": _usage(result.usage),
-                "trust": {"backend": result.backend, "model": result.model,
-                          "cloud": result.cloud},
+                "trust": {"backend": result.backend, "model": result.model, "cloud": result.cloud},
             },
             headers={"X-Trust-Backend": result.backend},
         )
@@ -483,8 +488,14 @@ class ApiServer:
                     reason = event.reason
         except TrustError as error:
             # Output has started: the status is already 200, so the error goes in the stream.
-            payload = {"error": {"message": error.message, "type": "api_error",
-                                 "param": None, "code": None}}
+            payload = {
+                "error": {
+                    "message": error.message,
+                    "type": "api_error",
+                    "param": None,
+                    "code": None,
+                }
+            }
             yield f"data: {json.dumps(payload)}\n\n".encode()
             yield b"data: [DONE]\n\n"
             return

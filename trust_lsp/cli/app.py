@@ -31,7 +31,8 @@ config_app = typer.Typer(help="Show, locate and change configuration.", no_args_
 app.add_typer(config_app, name="config")
 
 WorkspaceOpt = Annotated[
-    Path | None, typer.Option("--workspace", "-w", help="Workspace root (default: current directory).")
+    Path | None,
+    typer.Option("--workspace", "-w", help="Workspace root (default: current directory)."),
 ]
 SetOpt = Annotated[
     list[str] | None,
@@ -41,8 +42,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output."
 
 
 def _options(workspace: Path | None, overrides: list[str] | None) -> GlobalOptions:
-    return GlobalOptions(workspace=(workspace or Path.cwd()).resolve(),
-                         overrides=tuple(overrides or ()))
+    return GlobalOptions(
+        workspace=(workspace or Path.cwd()).resolve(), overrides=tuple(overrides or ())
+    )
 
 
 def _version(value: bool) -> None:
@@ -79,8 +81,15 @@ def ask(
 
     async def main() -> None:
         async with open_generator(store, start=False) as generator:
-            await run_ask(store, generator, question, file=file, selection=selection,
-                          model=model, backend=backend)
+            await run_ask(
+                store,
+                generator,
+                question,
+                file=file,
+                selection=selection,
+                model=model,
+                backend=backend,
+            )
 
     run(main)
 
@@ -234,14 +243,10 @@ def config_set(
     root = (workspace or Path.cwd()).resolve()
     path = workspace_config_path(root) if workspace_file else user_config_path()
     try:
-        parsed: object = json.loads(value)
-    except json.JSONDecodeError:
-        parsed = value
-    try:
-        write_config_value(path, key, parsed)
+        written = write_config_value(path, key, value)
     except TrustError as error:
         fail(error.message, EXIT_CONFIG)
-    print(f"{key} = {json.dumps(parsed)} written to {path}")
+    print(f"{key} = {json.dumps(written, default=str)} written to {path}")
     raise typer.Exit(EXIT_OK)
 
 

@@ -20,7 +20,7 @@ SYSTEM_PROMPT = (
 
 
 def parse_selection(spec: str) -> tuple[int, int]:
-    """"L1:L2" (1-based, inclusive) → (start, end); "L" → (L, L)."""
+    """ "L1:L2" (1-based, inclusive) → (start, end); "L" → (L, L)."""
     first, _, last = spec.partition(":")
     try:
         start = int(first)
@@ -77,8 +77,9 @@ async def ask(
     context = None
     if file is not None:
         chars = settings.chat.context_tokens * 3
-        context = file_context(file, parse_selection(selection) if selection else None,
-                               max_chars=chars)
+        context = file_context(
+            file, parse_selection(selection) if selection else None, max_chars=chars
+        )
     request = GenerationRequest(
         kind=RequestKind.CHAT,
         chat=ChatInput(messages=build_ask_messages(question, context)),

@@ -13,7 +13,7 @@ from trust_lsp.features.completion.types import DocumentSnapshot
 
 
 def parse_location(spec: str) -> tuple[Path, int, int]:
-    """"path/to/file.py:12:5" (1-based line and column) → (path, line, column)."""
+    """ "path/to/file.py:12:5" (1-based line and column) → (path, line, column)."""
     parts = spec.rsplit(":", 2)
     if len(parts) != 3:
         raise ValidationError(f"expected FILE:LINE:COL, got {spec!r}")
@@ -38,8 +38,9 @@ def offset_of(text: str, line: int, col: int) -> int:
     return sum(len(row) + 1 for row in lines[: line - 1]) + col - 1
 
 
-async def complete(store: ConfigStore, generator: Generator, location: str, *,
-                   as_json: bool) -> int:
+async def complete(
+    store: ConfigStore, generator: Generator, location: str, *, as_json: bool
+) -> int:
     path, line, col = parse_location(location)
     try:
         text = path.read_text(encoding="utf-8")
@@ -49,14 +50,20 @@ async def complete(store: ConfigStore, generator: Generator, location: str, *,
         raise ValidationError(f"{path} is not a UTF-8 text file") from None
     offset = offset_of(text, line, col)
     doc = DocumentSnapshot(
-        uri=path.resolve().as_uri(), text=text, language_id=path.suffix.lstrip(".") or "text",
-        version=1, path=str(path.resolve()),
+        uri=path.resolve().as_uri(),
+        text=text,
+        language_id=path.suffix.lstrip(".") or "text",
+        version=1,
+        path=str(path.resolve()),
     )
     engine = CompletionEngine(generator, lambda: store.settings, metrics=generator.metrics)
     suggestions = await engine.complete(doc, offset)
     if as_json:
-        print(json.dumps([{"text": s.text, "replace_chars": s.replace_chars}
-                          for s in suggestions], indent=2))
+        print(
+            json.dumps(
+                [{"text": s.text, "replace_chars": s.replace_chars} for s in suggestions], indent=2
+            )
+        )
     elif suggestions:
         print(suggestions[0].text)
     return 0 if suggestions else 1

