@@ -44,6 +44,17 @@ class ChatSession:
         self.messages = [Message("system", SYSTEM_PROMPT)]
 
 
+def read_line(prompt: str) -> str:
+    """`input()` with line editing on a terminal; in a pipe the prompt goes to stderr."""
+    if sys.stdin.isatty():
+        return input(prompt)
+    print(prompt, end="", file=sys.stderr, flush=True)
+    line = sys.stdin.readline()
+    if not line:
+        raise EOFError
+    return line
+
+
 class Repl:
     """Reads lines, runs answers as cancellable tasks, handles slash commands."""
 
@@ -52,7 +63,7 @@ class Repl:
         store: ConfigStore,
         generator: Generator,
         *,
-        read_line: Callable[[str], str] = input,
+        read_line: Callable[[str], str] = read_line,
         tools: bool = True,
     ) -> None:
         self._store = store
