@@ -386,6 +386,8 @@ class FailureRule:
     status: int
     message: str
     count: int
+    headers: Mapping[str, str] | None = None
+    body: bytes | None = None  # sent instead of {"error": message}
 
 
 @dataclass
@@ -746,13 +748,24 @@ class OllamaTestServer:
             self._generate_script.extend(to_reply(item) for item in items)
 
     def fail_next(
-        self, path: str, status: int = 503, message: str | None = None, count: int = 1
+        self,
+        path: str,
+        status: int = 503,
+        message: str | None = None,
+        count: int = 1,
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
     ) -> None:
-        """Answer the next `count` requests to `path` with `status` and `{"error": message}`."""
+        """Answer the next `count` requests to `path` with `status` and `{"error": message}`.
+
+        The default message of 503 is Ollama's queue-full text. `headers` are added to the
+        response (e.g. Retry-After); `body` replaces the JSON error with raw bytes (garbage).
+        """
         if message is None:
             message = BUSY_MESSAGE if status == 503 else f"scripted failure ({status})"
         with self._lock:
-            self._failures.append(FailureRule(path, status, message, count))
+            self._failures.append(FailureRule(path, status, message, count, headers, body))
 
     def fail_mid_stream(
         self,
@@ -983,7 +996,13 @@ class OllamaTestServer:
             return
         rule = self._take_failure(path)
         if rule is not None:
-            await self._send_json(ex, {"error": rule.message}, status=rule.status)
+            await self._send_json(
+                ex,
+                {"error": rule.message},
+                status=rule.status,
+                headers=rule.headers,
+                raw=rule.body,
+            )
             return
         if method == "POST":
             if body_error is not None:
@@ -1038,11 +1057,24 @@ class OllamaTestServer:
             self._head(status, "text/plain; charset=utf-8", extra) + (b"" if head_only else data)
         )
 
-    async def _send_json(self, ex: _Exchange, obj: Any, *, status: int = 200) -> None:
-        data = _json_bytes(obj)
+    async def _send_json(
+        self,
+        ex: _Exchange,
+        obj: Any,
+        *,
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+        raw: bytes | None = None,
+    ) -> None:
+        data = _json_bytes(obj) if raw is None else raw
         ex.record.status = status
+        extra_headers = dict(headers or {})
+        content_type = "application/json; charset=utf-8"
+        for key in [k for k in extra_headers if k.lower() == "content-type"]:
+            content_type = extra_headers.pop(key)
         extra = f"Content-Length: {len(data)}\r\n"
-        await ex.conn.write(self._head(status, "application/json; charset=utf-8", extra) + data)
+        extra += "".join(f"{k}: {v}\r\n" for k, v in extra_headers.items())
+        await ex.conn.write(self._head(status, content_type, extra) + data)
 
     async def _start_stream(self, ex: _Exchange) -> None:
         ex.record.status = 200

@@ -690,3 +690,41 @@ async def test_cancelling_while_queued_behind_another_request(
     long_task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await long_task
+
+
+async def test_rate_limit_carries_retry_after(
+    backend: OllamaBackend, ollama_server: OllamaTestServer
+) -> None:
+    ollama_server.fail_next("/api/chat", 429, "slow down", headers={"Retry-After": "7"})
+    with pytest.raises(RateLimitError) as info:
+        await collect(backend.stream_chat(chat("x")))
+    assert info.value.retry_after == 7.0 and info.value.recoverable
+
+
+async def test_garbage_json_answer_is_an_invalid_response(
+    backend: OllamaBackend, ollama_server: OllamaTestServer
+) -> None:
+    ollama_server.fail_next("/api/tags", 200, body=b"<html>not json</html>")
+    with pytest.raises(InvalidResponseError, match="not JSON"):
+        await backend.list_models()
+    ollama_server.fail_next("/api/show", 200, body=b"[1, 2]")
+    with pytest.raises(InvalidResponseError):
+        await backend.model_info(FIM_MODEL)
+
+
+async def test_stream_without_final_chunk_is_an_invalid_response(
+    backend: OllamaBackend, ollama_server: OllamaTestServer
+) -> None:
+    # A 200 NDJSON body that just ends: no done:true line.
+    ollama_server.fail_next(
+        "/api/chat",
+        200,
+        headers={"Content-Type": "application/x-ndjson"},
+        body=b'{"model":"m","message":{"role":"assistant","content":"hi"},"done":false}\n',
+    )
+    seen: list[StreamEvent] = []
+    with pytest.raises(InvalidResponseError, match="without a final chunk"):
+        async with aclosing(backend.stream_chat(chat("x"))) as events:  # type: ignore[type-var]
+            async for event in events:
+                seen.append(event)
+    assert text_of(seen) == "hi"
