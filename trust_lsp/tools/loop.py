@@ -7,10 +7,11 @@ appends the assistant's calls and the tool results to the conversation. When the
 answers without calling a tool the turn is over. When the limit is reached the model is
 told so and asked to answer without tools, in one last round where no tools are offered.
 
-Whether a model can use tools is the backend's business: the Ollama backend offers tools
-only to models whose `capabilities` include "tools", the OpenAI-compatible one only when
-`backends.cloud.supports_tools`, the embedded one always (grammar-constrained calls). The
-loop offers the enabled tools on every round but the last.
+Whether a model can take tools is settled per backend: the OpenAI-compatible backend sends
+them only when `backends.cloud.supports_tools`; the embedded model is told about them in
+its prompt (and a forced `tool_choice` is grammar-constrained); Ollama answers 400 "does
+not support tools" for a model without the `tools` capability, and the loop then answers
+that turn without tools instead of failing.
 """
 
 from __future__ import annotations
@@ -136,14 +137,16 @@ async def run_chat_turn(
         else:
             metrics: ToolMetrics | None = getattr(generator, "metrics", None)
             context = ToolContext(host, sandbox, settings.tools, metrics=metrics)
-    messages = list(request.chat.messages)
+    plain_messages = list(request.chat.messages)
+    messages = plain_messages
     if context is not None:
-        messages = _with_system_note(messages, tools_prompt(context.sandbox, specs))
+        messages = _with_system_note(plain_messages, tools_prompt(context.sandbox, specs))
 
     result = ChatTurnResult()
     max_rounds = settings.tools.max_iterations
     call_seq = 0
-    offer = bool(specs)
+    offer = context is not None
+    limit_hit = False
     while True:
         result.iterations += 1
         round_request = dataclasses.replace(
@@ -155,11 +158,25 @@ async def run_chat_turn(
                 tool_choice=request.chat.tool_choice if offer else None,
             ),
         )
-        text, calls, done = await _one_round(generator, round_request, result, on_event)
+        streamed_before = len(result.text)
+        try:
+            text, calls, done = await _one_round(generator, round_request, result, on_event)
+        except ValidationError as exc:
+            if not (offer and result.iterations == 1 and len(result.text) == streamed_before):
+                raise
+            if not _tools_unsupported(exc):
+                raise
+            # The model cannot take tools (Ollama answers 400 "does not support tools"):
+            # answer this turn without them rather than fail.
+            log.info("answering without tools: %s", exc.message)
+            on_event(Activity("this model cannot use tools; answering without them"))
+            offer, context, messages = False, None, plain_messages
+            result.iterations = 0
+            continue
         if not offer or not calls or context is None:
-            if calls and context is not None:
-                log.info("ignoring %d tool call(s) after the round limit", len(calls))
-            if not offer and context is not None:
+            if calls:
+                log.info("ignoring %d tool call(s): no tools offered in this round", len(calls))
+            if limit_hit:
                 result.stopped_reason = "max_iterations"
             else:
                 result.stopped_reason = "done" if done in ("", "stop", "tool_calls") else done
@@ -194,7 +211,7 @@ async def run_chat_turn(
                 Message("tool", outcome.content, tool_name=call.name, tool_call_id=call.id)
             )
         if result.iterations >= max_rounds:
-            offer = False
+            offer, limit_hit = False, True
             messages.append(Message("user", limit_note(max_rounds)))
             on_event(Activity(f"tool limit reached ({max_rounds} rounds); answering"))
     result.messages = messages
@@ -233,6 +250,11 @@ async def _one_round(
         elif isinstance(event, Done):
             done = event.reason
     return "".join(text), calls, done
+
+
+def _tools_unsupported(exc: ValidationError) -> bool:
+    message = exc.message.lower()
+    return "does not support tools" in message or "tools are not supported" in message
 
 
 def _with_system_note(messages: list[Message], note: str) -> list[Message]:

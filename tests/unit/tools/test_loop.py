@@ -19,6 +19,7 @@ from trust_lsp.core.types import (
     RequestKind,
     Selected,
 )
+from trust_lsp.errors import ValidationError
 from trust_lsp.tools.loop import Activity, ChatTurnEvent, ToolActivity, run_chat_turn
 from trust_lsp.tools.registry import ToolRegistry
 from trust_lsp.tools.workspace import build_registry
@@ -245,3 +246,37 @@ async def test_several_calls_in_one_round_run_in_order(workspace: Path) -> None:
     assert [m.tool_call_id for m in chat.messages[-2:]] == ["call_1", "call_2"]
     assert chat.messages[-2].content == "app.py"
     assert chat.messages[-1].content == "app.py:1: ANSWER = 42"
+
+
+class NoToolsGenerator(ScriptedGenerator):
+    """Like Ollama for a model without the tools capability: 400 when tools are offered."""
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[GeneratorEvent]:
+        assert request.chat is not None
+        if request.chat.tools:
+            self.requests.append(request)
+            raise ValidationError('Ollama rejected the request: "gemma" does not support tools')
+        async for event in super().stream(request):
+            yield event
+
+
+async def test_a_model_without_tools_answers_without_them(workspace: Path) -> None:
+    generator = NoToolsGenerator([["unused"], ["Plain answer."]])
+    result, events = await run(generator, FakeHost([workspace]))
+    assert result.text == "Plain answer."
+    assert result.iterations == 1 and result.stopped_reason == "done"
+    assert Activity("this model cannot use tools; answering without them") in events
+    retry = generator.requests[-1].chat
+    assert retry is not None
+    assert retry.tools == ()
+    assert [m.role for m in retry.messages] == ["system", "user"]  # no tools note
+
+
+async def test_other_validation_errors_propagate(workspace: Path) -> None:
+    class Failing(ScriptedGenerator):
+        async def stream(self, request: GenerationRequest) -> AsyncIterator[GeneratorEvent]:
+            raise ValidationError("Ollama rejected the request: bad options")
+            yield Done()
+
+    with pytest.raises(ValidationError, match="bad options"):
+        await run(Failing([]), FakeHost([workspace]))
