@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +39,18 @@ async def models(generator: Generator, *, as_json: bool) -> int:
             continue
         infos = []
         for entry in entries:
-            if entry.capabilities:
-                infos.append(entry)
-                continue
-            try:
-                infos.append(await generator.model_info(backend, entry.name))
-            except Exception:  # details are a nicety: keep the listing
-                infos.append(entry)
+            if not entry.capabilities:
+                try:
+                    shown = await generator.model_info(backend, entry.name)
+                except Exception:  # details are a nicety: keep the listing
+                    shown = entry
+                entry = replace(
+                    entry,
+                    capabilities=shown.capabilities,
+                    context_length=entry.context_length or shown.context_length,
+                    family=entry.family or shown.family,
+                )
+            infos.append(entry)
         detailed[backend] = infos
     if as_json:
         print(
@@ -162,8 +168,11 @@ async def status(
     await generator.check_health()
     snapshot = generator.status()
     backends: dict[str, Any] = snapshot.get("backends", {})
+    order = list(store.settings.fallback.order)
     can_answer = any(
-        isinstance(b, dict) and b.get("allowed") and b.get("healthy") for b in backends.values()
+        isinstance(info, dict) and info.get("allowed") and info.get("healthy")
+        for name, info in backends.items()
+        if name in order
     )
     report = {
         "ok": can_answer,
@@ -181,7 +190,9 @@ async def status(
         if not isinstance(info, dict):
             continue
         if not info.get("allowed", True):
-            mark, detail = "–", info.get("detail") or "not allowed by privacy.mode"
+            mark, detail = "–", "not allowed by privacy.mode"
+        elif name not in order:
+            mark, detail = "–", "not in fallback.order"
         elif info.get("healthy"):
             mark, detail = "✓", info.get("detail") or "ok"
         else:

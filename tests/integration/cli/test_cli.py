@@ -50,7 +50,8 @@ def test_ask_output_arrives_before_the_answer_ends(
     assert proc.stdout is not None
     first = proc.stdout.readline()
     still_running = proc.poll() is None
-    rest, err = proc.communicate(timeout=60)
+    rest = proc.stdout.read()  # communicate() would bypass what readline() buffered
+    _, err = proc.communicate(timeout=60)
     assert first == "first\n"
     assert still_running, "the first line should be printed while the answer is still streaming"
     assert rest.startswith("second")
