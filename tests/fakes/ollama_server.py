@@ -608,6 +608,7 @@ class OllamaTestServer:
         self._loaded: dict[str, _Loaded] = {}
         self._load_events: list[tuple[str, int | None]] = []
         self._split_writes = 0
+        self._connections_opened = 0
         self._active = 0
         self._max_active_seen = 0
         self._waiting = 0
@@ -852,6 +853,12 @@ class OllamaTestServer:
             return self._split_writes
 
     @property
+    def connections_opened(self) -> int:
+        """TCP connections accepted so far (keep-alive clients reuse theirs)."""
+        with self._lock:
+            return self._connections_opened
+
+    @property
     def active(self) -> int:
         """Chat/generate requests being answered right now."""
         with self._lock:
@@ -898,6 +905,8 @@ class OllamaTestServer:
     ) -> None:
         conn = _Connection(reader, writer)
         self._connections.add(conn)
+        with self._lock:
+            self._connections_opened += 1
         try:
             while await self._serve_one(conn):
                 pass

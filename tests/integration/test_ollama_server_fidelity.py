@@ -11,6 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -341,3 +344,25 @@ async def test_max_parallel_makes_requests_wait(ollama_server: OllamaTestServer)
     answers = await asyncio.gather(*(one(i) for i in range(3)))
     assert answers == [f"echo p{i} a b c d" for i in range(3)]
     assert ollama_server.max_active_seen == 1
+
+
+def test_runs_standalone_from_the_command_line() -> None:
+    """`python -m tests.fakes.ollama_server` (for benches and demos) prints its URL and serves."""
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.ollama_server", "--port", "0", "--token-delay-ms", "1"],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:")
+        client = ollama.Client(host=url, timeout=10)
+        assert client.list().models
+        reply = client.chat(model="llama3.2:1b", messages=[{"role": "user", "content": "hi"}])
+        assert reply.message.content == "Echo: hi"
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0

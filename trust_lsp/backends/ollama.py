@@ -614,8 +614,11 @@ class OllamaBackend:
         self, path: str, body: Mapping[str, Any], model: str, *, chat: bool
     ) -> AsyncGenerator[StreamEvent, None]:
         saw_tool_call = False
+        final: dict[str, Any] | None = None
         async with aclosing(self._stream(path, body, model=model)) as lines:
             async for obj in lines:
+                if final is not None:
+                    continue  # nothing should follow the final chunk; ignore it if it does
                 if chat:
                     message = obj.get("message")
                     if isinstance(message, Mapping):
@@ -633,17 +636,20 @@ class OllamaBackend:
                     if text:
                         yield TextDelta(text)
                 if obj.get("done") is True:
-                    reason = _str(obj.get("done_reason")) or "stop"
-                    if saw_tool_call and reason == "stop":
-                        reason = "tool_calls"
-                    yield _usage(obj)
-                    yield Done(reason)
-                    return
-        raise InvalidResponseError(
-            f"Ollama at {self.url} ended the stream without a final chunk",
-            backend=BACKEND,
-            model=model,
-        )
+                    # Read on to the end of the body before reporting Done: a response
+                    # closed early cannot return its connection to the keep-alive pool.
+                    final = obj
+        if final is None:
+            raise InvalidResponseError(
+                f"Ollama at {self.url} ended the stream without a final chunk",
+                backend=BACKEND,
+                model=model,
+            )
+        reason = _str(final.get("done_reason")) or "stop"
+        if saw_tool_call and reason == "stop":
+            reason = "tool_calls"
+        yield _usage(final)
+        yield Done(reason)
 
     # --- generation --------------------------------------------------------------------
 
@@ -854,17 +860,20 @@ class OllamaBackend:
         """Download a model, yielding Ollama's progress; raises on an error line."""
         self.forget_model_info(model)
         body = {"model": model, "stream": True}
+        succeeded = False
         async with aclosing(self._stream("/api/pull", body, model=model)) as lines:
             async for obj in lines:
                 status = _str(obj.get("status")) or ""
+                succeeded = succeeded or status == "success"
                 yield PullProgress(
                     status=status,
                     digest=_str(obj.get("digest")),
                     total=_int(obj.get("total")),
                     completed=_int(obj.get("completed")),
                 )
-                if status == "success":
-                    return
+        if succeeded:
+            self.forget_model_info(model)
+            return
         raise InvalidResponseError(
             f"Ollama at {self.url} ended the pull of '{model}' without success",
             backend=BACKEND,

@@ -728,3 +728,14 @@ async def test_stream_without_final_chunk_is_an_invalid_response(
             async for event in events:
                 seen.append(event)
     assert text_of(seen) == "hi"
+
+
+async def test_connections_are_kept_alive(
+    backend: OllamaBackend, ollama_server: OllamaTestServer
+) -> None:
+    await backend.health()
+    for _ in range(5):
+        await collect(backend.stream_completion(CompletionRequest(FIM_MODEL, "a", "b")))
+    await backend.list_models()
+    assert len(ollama_server.requests) == 2 + 1 + 5 + 1  # health (2), show, 5 x generate, tags
+    assert ollama_server.connections_opened == 1
