@@ -450,7 +450,7 @@ class OpenAIBackend:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._settings = settings
-        self._env: Mapping[str, str] = os.environ if env is None else env
+        self._env = _Environment(os.environ if env is None else env)
         self._transport = transport
         self._clients: dict[bool, httpx.AsyncClient] = {}
         # Base URLs whose server refused `stream_options`: not sent to them again.
@@ -855,6 +855,21 @@ class OpenAIBackend:
         self._clients.clear()
         for client in clients:
             await client.aclose()
+
+
+class _Environment:
+    """Read access to the environment whose repr never shows a value (the key lives there)."""
+
+    __slots__ = ("_env",)
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def get(self, name: str) -> str | None:
+        return self._env.get(name)
+
+    def __repr__(self) -> str:
+        return "<environment>"
 
 
 def _first_choice(event: Mapping[str, Any]) -> Mapping[str, Any] | None:
