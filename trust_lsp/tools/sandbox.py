@@ -147,6 +147,8 @@ class WorkspaceSandbox:
             if real not in resolved:
                 resolved.append(real)
         self.roots: tuple[Path, ...] = tuple(resolved)
+        self._first_root = str(self.roots[0])
+        self._first_prefix = self._first_root.rstrip("/") + "/"
         self._rules = {root: GitIgnoreRules(root) for root in self.roots}
 
     # --- resolving -----------------------------------------------------------------------
@@ -234,12 +236,14 @@ class WorkspaceSandbox:
 
     def display(self, path: Path) -> str:
         """How a path is shown to the model: relative to the first root, else absolute."""
-        first = self.roots[0]
-        if path == first:
+        # String slicing, not Path.relative_to: grep shows hundreds of paths per call.
+        text = str(path)
+        first = self._first_root
+        if text == first:
             return "."
-        if path.is_relative_to(first):
-            return path.relative_to(first).as_posix()
-        return str(path)
+        if text.startswith(self._first_prefix):
+            return text[len(self._first_prefix) :]
+        return text
 
     def is_ignored(self, path: Path, *, is_dir: bool) -> bool:
         """Whether a resolved path inside a root is excluded (.git/ or .gitignore)."""

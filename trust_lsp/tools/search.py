@@ -38,6 +38,8 @@ __all__ = [
 
 MAX_LINE_CHARS = 300  # a matching line is cut to this length in results
 MAX_FILE_BYTES = 20 * 1024 * 1024  # files larger than this are not searched by the fallback
+_READ_CHUNK = 256 * 1024
+_MATCH_PREFIX = b'{"type":"match"'
 
 # ripgrep with the sandbox's rules: .gitignore files inside the searched tree only, hidden
 # files included, .git excluded, no user config, no symlink following (its default).
@@ -268,24 +270,30 @@ async def grep_ripgrep(
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        limit=64 * 1024 * 1024,  # one JSON line holds a whole (possibly minified) line
     )
     assert proc.stdout is not None and proc.stderr is not None
     stderr_task = asyncio.ensure_future(proc.stderr.read())
     finished = False
     try:
-        async for raw in proc.stdout:
-            if not raw.startswith(b'{"type":"match"'):
-                continue
-            match = _parse_rg_match(raw)
-            if match is None:
-                continue
-            if len(result.matches) >= max_results:
-                result.truncated = True
+        pending = b""
+        while not result.truncated:
+            # Big reads, split here: far fewer event-loop wakeups than readline per line.
+            chunk = await proc.stdout.read(_READ_CHUNK)
+            if not chunk:
+                finished = True
                 break
-            result.matches.append(match)
-        else:
-            finished = True
+            lines = (pending + chunk).split(b"\n")
+            pending = lines.pop()
+            for raw in lines:
+                if not raw.startswith(_MATCH_PREFIX):
+                    continue  # begin/end/summary messages
+                match = _parse_rg_match(raw)
+                if match is None:
+                    continue
+                if len(result.matches) >= max_results:
+                    result.truncated = True
+                    break
+                result.matches.append(match)
     finally:
         # Kill only a ripgrep that is still writing: Popen.send_signal polls (and reaps) an
         # exited child first, racing asyncio's child watcher, which then logs a warning.
@@ -306,8 +314,13 @@ async def grep_ripgrep(
         if "glob" in stderr.lower():
             raise ValidationError(f"The glob {file_glob!r} is not valid: {first}")
         raise ToolExecutionError(f"ripgrep failed: {first}")
-    result.matches.sort()
+    result.matches.sort(key=_order)
     return result
+
+
+def _order(match: GrepMatch) -> tuple[str, int]:
+    # Comparing strings is much cheaper than comparing Path objects.
+    return (str(match.path), match.line)
 
 
 def _parse_rg_match(raw: bytes) -> GrepMatch | None:
