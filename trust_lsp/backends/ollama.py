@@ -15,6 +15,7 @@ closes the HTTP response, which is how Ollama is told to stop generating.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -484,6 +485,7 @@ class OllamaBackend:
         self._settings = settings
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
         self._info_cache: dict[tuple[str, str], ModelInfo] = {}
 
     # --- identity ---------------------------------------------------------------------
@@ -509,8 +511,12 @@ class OllamaBackend:
 
     def _http(self) -> httpx.AsyncClient:
         # Created lazily (start-up stays cheap) and shared by every request, so connections
-        # are kept alive between completions. Timeouts are passed per request (live config).
-        if self._client is None or self._client.is_closed:
+        # are kept alive between completions. Timeouts are passed per request (live config);
+        # the pool size applies when the client is created.
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client.is_closed or self._client_loop is not loop:
+            # A pool belongs to one event loop (a CLI may call asyncio.run more than once).
+            self._client_loop = loop
             s = self._settings()
             self._client = httpx.AsyncClient(
                 limits=httpx.Limits(
@@ -883,5 +889,5 @@ class OllamaBackend:
     async def aclose(self) -> None:
         """Close the connection pool (idempotent)."""
         client, self._client = self._client, None
-        if client is not None:
+        if client is not None and self._client_loop is asyncio.get_running_loop():
             await client.aclose()

@@ -739,3 +739,13 @@ async def test_connections_are_kept_alive(
     await backend.list_models()
     assert len(ollama_server.requests) == 2 + 1 + 5 + 1  # health (2), show, 5 x generate, tags
     assert ollama_server.connections_opened == 1
+
+
+def test_one_backend_serves_several_event_loops(
+    settings: SettingsBox, ollama_server: OllamaTestServer
+) -> None:
+    # The CLI may run asyncio.run() more than once with the same backend.
+    backend = OllamaBackend(settings)
+    for _ in range(2):
+        assert asyncio.run(backend.health()).ok
+    asyncio.run(backend.aclose())
