@@ -366,3 +366,72 @@ def test_runs_standalone_from_the_command_line() -> None:
     finally:
         proc.terminate()
         assert proc.wait(timeout=10) == 0
+
+
+# --- the test server's own guarantees -------------------------------------------------------
+
+
+def test_stop_and_num_predict_options(ollama_server: OllamaTestServer) -> None:
+    client = ollama.Client(host=ollama_server.url)
+    ollama_server.script_generate(["alpha beta\n\ngamma delta", "one two three four"])
+    cut = client.generate(model="gemma3:270m", prompt="x", options={"stop": ["\n\n"]})
+    assert cut.response == "alpha beta" and cut.done_reason == "stop"
+    short = client.generate(model="gemma3:270m", prompt="x", options={"num_predict": 2})
+    assert short.response == "one two" and short.done_reason == "length"
+    assert short.eval_count == 2
+
+
+def test_num_ctx_change_reloads_the_model(ollama_server: OllamaTestServer) -> None:
+    client = ollama.Client(host=ollama_server.url)
+    for num_ctx in (2048, 2048, 4096):
+        client.generate(model="gemma3:270m", prompt="x", options={"num_ctx": num_ctx})
+    assert ollama_server.load_events == [("gemma3:270m", 2048), ("gemma3:270m", 4096)]
+
+
+def test_models_can_be_added_and_removed(ollama_server: OllamaTestServer) -> None:
+    client = ollama.Client(host=ollama_server.url)
+    ollama_server.models.add("mine", capabilities=["completion", "insert"], context_length=999)
+    shown = client.show("mine")
+    assert shown.capabilities == ["completion", "insert"]
+    assert "mine:latest" in [m.model for m in client.list().models]
+    assert ollama_server.models.remove("mine:latest")
+    with pytest.raises(ollama.ResponseError) as info:
+        client.show("mine")
+    assert info.value.status_code == 404
+
+
+def test_down_while_streaming_is_not_a_client_disconnect(ollama_server: OllamaTestServer) -> None:
+    ollama_server.token_delay_s = 0.05
+    ollama_server.reply(" ".join(["t"] * 100))
+    client = ollama.Client(host=ollama_server.url, timeout=10)
+    stream = client.chat(
+        model="llama3.2:1b", messages=[{"role": "user", "content": "x"}], stream=True
+    )
+    next(iter(stream))
+    ollama_server.down()
+    with pytest.raises(httpx.HTTPError):
+        for _ in stream:
+            pass
+    assert ollama_server.disconnects == []
+    ollama_server.up()
+    assert client.list().models
+
+
+def test_stop_while_a_client_is_streaming_does_not_hang() -> None:
+    server = OllamaTestServer(token_delay_s=0.05).start()
+    server.reply(" ".join(["t"] * 100))
+    client = ollama.Client(host=server.url, timeout=10)
+    stream = client.chat(
+        model="llama3.2:1b", messages=[{"role": "user", "content": "x"}], stream=True
+    )
+    next(iter(stream))
+    server.stop()
+    assert not server.running
+    with pytest.raises(httpx.HTTPError):
+        for _ in stream:
+            pass
+
+
+def test_wait_for_times_out(ollama_server: OllamaTestServer) -> None:
+    with pytest.raises(TimeoutError):
+        ollama_server.wait_for(lambda: False, timeout=0.05)
