@@ -56,7 +56,6 @@ KIND_OF: dict[ActionKind, str] = {
     ActionKind.EXPLAIN: "refactor.trust",
     ActionKind.CUSTOM: "refactor.trust",
 }
-ADVERTISED_KINDS = ["quickfix", "refactor", "refactor.rewrite"]
 
 
 def kind_allowed(kind: str, only: list[str] | None) -> bool:
@@ -72,50 +71,45 @@ def _whole_lines(text: str, start: int, end: int) -> tuple[int, int]:
     return line_start, len(text) if line_end == -1 else line_end
 
 
-def register(server: TrustLanguageServer) -> None:
-    @server.feature(
-        types.TEXT_DOCUMENT_CODE_ACTION,
-        types.CodeActionOptions(code_action_kinds=ADVERTISED_KINDS, resolve_provider=True),
-    )
-    def code_action(
-        ls: TrustLanguageServer, params: types.CodeActionParams
-    ) -> list[types.CodeAction]:
-        doc = ls.documents.get(params.text_document.uri)
-        if doc is None:
-            return []
-        start = ls.offset_of(doc, params.range.start)
-        end = ls.offset_of(doc, params.range.end)
-        start, end = min(start, end), max(start, end)
-        diagnostics = list(params.context.diagnostics)
-        ls.diagnostics_seen.remember(doc.uri, doc.path, doc.version, diagnostics)
-        only = [str(getattr(k, "value", k)) for k in params.context.only or []]
-        actions: list[types.CodeAction] = []
-        kinds = available_actions(start == end, [d.message for d in diagnostics])
-        quickfixes = iter(diagnostics)
-        for kind in kinds:
-            if not kind_allowed(KIND_OF[kind], only):
-                if kind is ActionKind.FIX_DIAGNOSTIC:
-                    next(quickfixes)
-                continue
+def list_actions(ls: TrustLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+    """textDocument/codeAction: the actions for the range (instant, no model call)."""
+    doc = ls.documents.get(params.text_document.uri)
+    if doc is None:
+        return []
+    start = ls.offset_of(doc, params.range.start)
+    end = ls.offset_of(doc, params.range.end)
+    start, end = min(start, end), max(start, end)
+    diagnostics = list(params.context.diagnostics)
+    ls.diagnostics_seen.remember(doc.uri, doc.path, doc.version, diagnostics)
+    only = [str(getattr(k, "value", k)) for k in params.context.only or []]
+    actions: list[types.CodeAction] = []
+    kinds = available_actions(start == end, [d.message for d in diagnostics])
+    quickfixes = iter(diagnostics)
+    for kind in kinds:
+        if not kind_allowed(KIND_OF[kind], only):
             if kind is ActionKind.FIX_DIAGNOSTIC:
-                diag = next(quickfixes)
-                try:
-                    actions.append(_quickfix(ls, doc, diag, start, end))
-                except JsonRpcInvalidParams:
-                    continue  # a diagnostic outside the document: no quick fix for it
-            else:
-                actions.append(_selection_action(ls, doc, kind, params.range, diagnostics))
-        return actions
+                next(quickfixes)
+            continue
+        if kind is ActionKind.FIX_DIAGNOSTIC:
+            diag = next(quickfixes)
+            try:
+                actions.append(_quickfix(ls, doc, diag, start, end))
+            except JsonRpcInvalidParams:
+                continue  # a diagnostic outside the document: no quick fix for it
+        else:
+            actions.append(_selection_action(ls, doc, kind, params.range, diagnostics))
+    return actions
 
-    @server.feature(types.CODE_ACTION_RESOLVE)
-    async def resolve(ls: TrustLanguageServer, action: types.CodeAction) -> types.CodeAction:
-        data = action.data
-        if not isinstance(data, dict) or data.get("source") != "trust":
-            return action  # not one of ours: nothing to add
-        edit, turn = await compute_action_edit(ls, data)
-        action.edit = edit
-        action.data = {**data, "backend": turn.backend, "model": turn.model}
-        return action
+
+async def resolve_action(ls: TrustLanguageServer, action: types.CodeAction) -> types.CodeAction:
+    """codeAction/resolve: ask the model and attach the edit."""
+    data = action.data
+    if not isinstance(data, dict) or data.get("source") != "trust":
+        return action  # not one of ours: nothing to add
+    edit, turn = await compute_action_edit(ls, data)
+    action.edit = edit
+    action.data = {**data, "backend": turn.backend, "model": turn.model}
+    return action
 
 
 def _data(doc: Document, kind: ActionKind, rng: types.Range, messages: list[str]) -> dict[str, Any]:

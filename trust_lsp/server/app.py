@@ -23,7 +23,6 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import default_converter
 
 from trust_lsp import __version__
-from trust_lsp.features.chat.sessions import SessionStore
 from trust_lsp.server.documents import Document, DocumentStore, uri_to_path
 from trust_lsp.server.errors import request_failed
 from trust_lsp.server.host import DiagnosticsMemory, LspWorkspaceHost
@@ -34,6 +33,7 @@ from trust_lsp.server.services import CoreProvider, Services
 if TYPE_CHECKING:
     from trust_lsp.config.store import ConfigIssue, ConfigStore
     from trust_lsp.core.generator import Generator
+    from trust_lsp.features.chat.sessions import SessionStore
     from trust_lsp.features.completion.types import DocumentSnapshot
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ class TrustLanguageServer(LanguageServer):
         self.documents = DocumentStore()
         self.diagnostics_seen = DiagnosticsMemory()
         self.host = LspWorkspaceHost(self)
-        self.sessions = SessionStore()
+        self._sessions: SessionStore | None = None
         self.encoding = UTF16
         self.client_settings: dict[str, Any] = {}
         self.initialize_params: types.InitializeParams | None = None
@@ -72,6 +72,15 @@ class TrustLanguageServer(LanguageServer):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reported_issues: set[str] = set()
         self.shutting_down = False
+
+    @property
+    def sessions(self) -> SessionStore:
+        """Chat sessions of this connection (created on first use: off the start-up path)."""
+        if self._sessions is None:
+            from trust_lsp.features.chat.sessions import SessionStore
+
+            self._sessions = SessionStore()
+        return self._sessions
 
     # --- collaborators -------------------------------------------------------------------
 
@@ -321,11 +330,10 @@ def build_server(
     `provider` shares one core between several servers (network transports: one server per
     connection); `owns_core` False leaves closing it to the caller.
     """
-    from trust_lsp.server import actions, commands, completion, lifecycle
+    from trust_lsp.server import completion, lifecycle, routes
 
     server = TrustLanguageServer(provider or CoreProvider(config, generator), owns_core=owns_core)
     lifecycle.register(server)
     completion.register(server)
-    actions.register(server)
-    commands.register(server)
+    routes.register(server)
     return server

@@ -196,26 +196,13 @@ async def apply_action(ls: TrustLanguageServer, params: types.ExecuteCommandPara
     return {"applied": applied, "failureReason": getattr(result, "failure_reason", None)}
 
 
-def register(server: TrustLanguageServer) -> None:
-    handlers = {
-        CHAT: chat,
-        ASK: ask,
-        NEW_SESSION: new_session,
-        STATUS: status,
-        MODELS: models,
-        PULL_MODEL: pull_model,
-        ACCEPT_COMPLETION: accept_completion,
-        APPLY_ACTION: apply_action,
-    }
-    server.commands.update(handlers)
-    for name in handlers:
-        # Registered with pygls only so executeCommandProvider lists them; the protocol
-        # dispatches to `server.commands` with the whole ExecuteCommandParams.
-        server.command(name)(_advertised_only(name))
-
-
-def _advertised_only(name: str) -> Any:
-    def handler(*_: Any) -> None:
-        raise RuntimeError(f"{name} is dispatched by TrustProtocol, not by pygls")
-
-    return handler
+HANDLERS = {
+    CHAT: chat,
+    ASK: ask,
+    NEW_SESSION: new_session,
+    STATUS: status,
+    MODELS: models,
+    PULL_MODEL: pull_model,
+    ACCEPT_COMPLETION: accept_completion,
+    APPLY_ACTION: apply_action,
+}

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from trust_lsp.features.completion.types import Suggestion
 from trust_lsp.server.app import TrustLanguageServer
 from trust_lsp.server.positions import LineIndex
+
+if TYPE_CHECKING:
+    from trust_lsp.features.completion.types import Suggestion
 
 ACCEPT_COMMAND = "trust.acceptCompletion"
 _LABEL_CHARS = 60
