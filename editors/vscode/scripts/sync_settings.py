@@ -137,7 +137,8 @@ def differences(package: dict[str, Any]) -> list[str]:
             continue
         for field in sorted(set(want) | set(have)):
             if want.get(field) != have.get(field):
-                lines.append(f"{key}.{field}: package.json {have.get(field)!r} != {want.get(field)!r}")
+                have_value, want_value = have.get(field), want.get(field)
+                lines.append(f"{key}.{field}: package.json {have_value!r} != {want_value!r}")
     return lines
 
 
