@@ -103,6 +103,21 @@ def test_ghost_text_shows_the_servers_completion_and_accepts_it(
     assert ollama_server.requests_to("/api/generate"), "completions came from the test server"
 
 
+def test_multiline_ghost_text_uses_virt_lines(
+    ollama_server: OllamaTestServer, tmp_path: Path
+) -> None:
+    body = "\n    total = 0\n    for x in xs:\n        total += x\n    return total"
+    ollama_server.script_generate([body] * 20)
+    result = run_lua("test_ghost_multiline.lua", ollama_server, tmp_path, {"expected_ghost": body})
+    assert_passed(result)
+
+
+def test_status_and_checkhealth_report_the_server(
+    ollama_server: OllamaTestServer, tmp_path: Path
+) -> None:
+    assert_passed(run_lua("test_health_status.lua", ollama_server, tmp_path, {}))
+
+
 def test_chat_streams_the_answer_in_order_and_stops(
     ollama_server: OllamaTestServer, tmp_path: Path
 ) -> None:

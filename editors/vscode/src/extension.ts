@@ -134,6 +134,8 @@ class TrustExtension implements vscode.Disposable {
     }
     await this.ensureAcceptCommand();
     void this.refreshStatus();
+    // The server checks its backends right after start: look again soon, then periodically.
+    for (const delay of [1_500, 5_000]) setTimeout(() => void this.refreshStatus(), delay);
     this.statusTimer ??= setInterval(() => void this.refreshStatus(), STATUS_REFRESH_MS);
   }
 
@@ -316,7 +318,11 @@ class TrustExtension implements vscode.Disposable {
     );
   }
 
+  private disposed = false;
+
   async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
     if (this.statusTimer) clearInterval(this.statusTimer);
     for (const d of this.disposables) d.dispose();
     await this.client?.stop().catch(() => undefined);

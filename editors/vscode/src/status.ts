@@ -5,6 +5,8 @@
 export interface BackendSummary {
   name: string;
   allowed: boolean;
+  /** Listed in fallback.order (a backend left out of it never answers). */
+  inOrder: boolean;
   healthy: boolean;
   detail: string;
   models: string[];
@@ -66,11 +68,19 @@ export function backendsOf(status: unknown): BackendSummary[] {
   const order = Array.isArray(fallback)
     ? fallback.filter((n): n is string => typeof n === "string" && n in backends)
     : [];
+  const listed = Array.isArray(fallback) ? new Set(order) : undefined;
   for (const name of Object.keys(backends)) if (!order.includes(name)) order.push(name);
   return order.map((name) => {
     const info = isObject(backends[name]) ? (backends[name] as Json) : {};
     const { healthy, detail } = healthOf(info);
-    return { name, allowed: info.allowed !== false, healthy, detail, models: modelsOf(info) };
+    return {
+      name,
+      allowed: info.allowed !== false,
+      inOrder: listed ? listed.has(name) : true,
+      healthy,
+      detail,
+      models: modelsOf(info),
+    };
   });
 }
 
@@ -85,12 +95,14 @@ export function summarizeStatus(status: unknown): StatusSummary {
       : undefined;
   const version = typeof json.version === "string" ? json.version : undefined;
   const rate = typeof json.acceptanceRate === "number" ? json.acceptanceRate : undefined;
-  const active = backends.find((b) => b.allowed && b.healthy);
+  const usable = backends.filter((b) => b.allowed && b.inOrder);
+  const active = usable.find((b) => b.healthy);
   const lines = backends.map((b) => {
     const mark = !b.allowed ? "–" : b.healthy ? "✓" : "✗";
     const models = b.models.length ? ` (${b.models.join(", ")})` : "";
     const detail = b.detail ? `: ${b.detail}` : "";
-    return `${mark} ${b.name}${models}${detail}`;
+    const unused = b.inOrder ? "" : " [not in fallback.order]";
+    return `${mark} ${b.name}${models}${detail}${unused}`;
   });
   if (privacy) lines.push(`privacy: ${privacy}`);
   if (rate !== undefined) lines.push(`completions accepted: ${Math.round(rate * 100)}%`);
@@ -100,7 +112,7 @@ export function summarizeStatus(status: unknown): StatusSummary {
       ? `$(sparkle) ${active.name}${active.models[0] ? ` · ${active.models[0]}` : ""}`
       : "$(warning) Trust: no backend",
     tooltip: lines.join("\n") || "Trust LSP",
-    level: active ? (active === backends.find((b) => b.allowed) ? "ok" : "warning") : "error",
+    level: active ? (active === usable[0] ? "ok" : "warning") : "error",
     backends,
   };
   if (active) summary.active = active;

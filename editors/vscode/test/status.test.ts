@@ -17,10 +17,10 @@ describe("summarizeStatus", () => {
   };
 
   test("reads backends in fallback order", () => {
-    assert.deepEqual(backendsOf(status).map((b) => [b.name, b.allowed, b.healthy]), [
-      ["ollama", true, false],
-      ["local", true, true],
-      ["cloud", false, false],
+    assert.deepEqual(backendsOf(status).map((b) => [b.name, b.allowed, b.healthy, b.inOrder]), [
+      ["ollama", true, false, true],
+      ["local", true, true, true],
+      ["cloud", false, false, true],
     ]);
   });
 
@@ -32,6 +32,17 @@ describe("summarizeStatus", () => {
     assert.match(summary.tooltip, /✗ ollama \(qwen2\.5-coder:1\.5b, qwen2\.5-coder:7b\): connection refused/);
     assert.match(summary.tooltip, /– cloud: privacy\.mode is local/);
     assert.match(summary.tooltip, /completions accepted: 25%/);
+  });
+
+  test("a backend left out of fallback.order never counts as the active one", () => {
+    const onlyOllama = {
+      fallback: { order: ["ollama"] },
+      backends: { ollama: { healthy: false, detail: "down" }, local: { healthy: true, models: { chat: "g" } } },
+    };
+    const summary = summarizeStatus(onlyOllama);
+    assert.equal(summary.level, "error");
+    assert.equal(summary.active, undefined);
+    assert.match(summary.tooltip, /✓ local \(g\) \[not in fallback\.order\]/);
   });
 
   test("the preferred backend healthy is ok", () => {

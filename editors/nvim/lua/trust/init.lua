@@ -289,6 +289,7 @@ local function status_lines(status)
     table.insert(lines, string.format("completions accepted: %d%%", math.floor(status.acceptanceRate * 100 + 0.5)))
   end
   table.insert(lines, "")
+  local order = type(status.fallback) == "table" and status.fallback.order or nil
   for _, name in ipairs(M.backend_order(status)) do
     local info = status.backends[name]
     local healthy, detail = M.backend_health(info)
@@ -296,7 +297,9 @@ local function status_lines(status)
     local models = {}
     if type(info.models) == "table" then
       for k, v in pairs(info.models) do
-        table.insert(models, type(k) == "string" and (k .. ": " .. tostring(v)) or tostring(v))
+        if type(v) == "string" and v ~= "" then
+          table.insert(models, type(k) == "string" and (k .. ": " .. v) or v)
+        end
       end
       table.sort(models)
     end
@@ -306,6 +309,9 @@ local function status_lines(status)
     end
     if detail and detail ~= "" then
       line = line .. " — " .. detail
+    end
+    if type(order) == "table" and not vim.tbl_contains(order, name) then
+      line = line .. " [not in fallback.order]"
     end
     table.insert(lines, "- " .. line)
   end
