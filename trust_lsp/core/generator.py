@@ -262,6 +262,9 @@ class Generator:
                 answered_by = name
                 queue = self._queues[name]
                 watchdog = _Watchdog(loop, deadline)
+                # The task that consumes the stream (looked up once: per token it would
+                # cost as much as the rest of the loop; one task consumes a stream).
+                task = asyncio.current_task()
                 try:
                     self._health.note_success(name)
                     yield Selected(name, model, self._is_cloud(name), tuple(attempts))
@@ -278,7 +281,6 @@ class Generator:
                         yield event
                         if watchdog.expired:
                             raise _timeout(request, limit, limit_key, name, model, True)
-                        task = asyncio.current_task()
                         watchdog.task = task
                         try:
                             event = await stream.__anext__()
