@@ -206,7 +206,12 @@ the backend that answered is shown under each answer.</p>
    * Ask a question in the panel: `trust.chat` continues the session, `trust.ask` is one-shot
    * (the "Explain" and "Custom prompt" code actions use it).
    */
-  async ask(command: "trust.chat" | "trust.ask", prompt: string, target: ChatTarget): Promise<void> {
+  async ask(
+    command: "trust.chat" | "trust.ask",
+    prompt: string,
+    target: ChatTarget,
+    extra: Record<string, unknown> = {},
+  ): Promise<void> {
     const client = this.client();
     if (!client) {
       void vscode.window.showErrorMessage("Trust: the language server is not running.");
@@ -228,7 +233,8 @@ the backend that answered is shown under each answer.</p>
       const delta = assembler.apply(value as ProgressValue);
       if (delta) this.post({ type: "delta", id, text: delta });
     });
-    const args: Record<string, unknown> = { prompt };
+    // `extra` carries what a code action's command had besides the prompt (e.g. its "action").
+    const args: Record<string, unknown> = { ...extra, prompt };
     if (command === "trust.chat" && this.sessionId) args.sessionId = this.sessionId;
     if (target.uri) args.uri = target.uri;
     if (target.range) args.range = target.range;

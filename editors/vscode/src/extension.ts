@@ -256,7 +256,11 @@ class TrustExtension implements vscode.Disposable {
 
   /** A code action's `trust.ask` / `trust.chat` command: ask for a prompt if it has none. */
   private async askFromCommand(command: "trust.ask" | "trust.chat", args: unknown[]): Promise<unknown> {
-    const first = (args[0] ?? {}) as { prompt?: unknown; uri?: unknown; range?: ChatTarget["range"] };
+    const first = (args[0] ?? {}) as Record<string, unknown> & {
+      prompt?: unknown;
+      uri?: unknown;
+      range?: ChatTarget["range"];
+    };
     let prompt = typeof first.prompt === "string" ? first.prompt : "";
     if (!prompt) {
       prompt = (await vscode.window.showInputBox({ title: "Ask Trust", prompt: "What should Trust do with the selection?" })) ?? "";
@@ -269,7 +273,8 @@ class TrustExtension implements vscode.Disposable {
       target.label = first.range ? `${name}:${first.range.start.line + 1}-${first.range.end.line + 1}` : name;
     }
     if (first.range) target.range = first.range;
-    await this.chat.ask(command, prompt, target);
+    const { prompt: _prompt, uri: _uri, range: _range, ...extra } = first;
+    await this.chat.ask(command, prompt, target, extra);
     return undefined;
   }
 
