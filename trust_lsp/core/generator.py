@@ -256,8 +256,6 @@ class Generator:
                     attempts.append(Attempt(name, exc.kind, exc.message))
                     self.metrics.record_fallback(name, exc.kind)
                     continue
-                if opened is None:  # model being pulled in the background (completions)
-                    continue
                 stream, first = opened
                 answered_by = name
                 queue = self._queues[name]
@@ -550,11 +548,12 @@ class Generator:
         request: GenerationRequest,
         deadline: float,
         seq: int,
-    ) -> tuple[AsyncIterator[StreamEvent], _FirstEvent] | None:
+    ) -> tuple[AsyncIterator[StreamEvent], _FirstEvent]:
         """Queue, open the stream and wait for its first event (holding the slot on success).
 
-        Returns None when the model is being pulled in the background and the request
-        cannot wait for it (completions). Raises TimeoutError at the deadline.
+        A missing Ollama model is pulled (chat, actions) and the request retried once; a
+        completion starts the pull in the background and gives up on this backend.
+        Raises TimeoutError at the deadline.
         """
         pulled = False
         while True:
