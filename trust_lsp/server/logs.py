@@ -58,6 +58,8 @@ def configure_logging(
     root.addHandler(handler)
     root.setLevel(level.upper())
     # pygls logs every message it sends at INFO: far too chatty below DEBUG.
-    if root.level > logging.DEBUG:
-        logging.getLogger("pygls").setLevel(logging.WARNING)
+    # httpx logs every HTTP request at INFO: same.
+    quiet = logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING
+    for name in ("pygls", "httpx", "httpcore"):
+        logging.getLogger(name).setLevel(quiet)
     return redactor

@@ -103,5 +103,7 @@ class CoreProvider:
 def _set_log_level(level: str) -> None:
     root = logging.getLogger()
     root.setLevel(level.upper())
-    # pygls logs every message it sends at INFO: keep it quiet unless debugging.
-    logging.getLogger("pygls").setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
+    # pygls and httpx log every message at INFO: keep them quiet unless debugging.
+    quiet = logging.DEBUG if level == "debug" else logging.WARNING
+    for name in ("pygls", "httpx", "httpcore"):
+        logging.getLogger(name).setLevel(quiet)
