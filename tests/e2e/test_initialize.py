@@ -27,7 +27,7 @@ async def test_capabilities(lsp: LanguageClient, editor: str) -> None:
     assert isinstance(caps.code_action_provider, types.CodeActionOptions)
     assert caps.code_action_provider.resolve_provider is True
     assert caps.execute_command_provider is not None
-    assert COMMANDS <= set(caps.execute_command_provider.commands)
+    assert set(caps.execute_command_provider.commands) >= COMMANDS
     sync = caps.text_document_sync
     assert isinstance(sync, types.TextDocumentSyncOptions)
     assert sync.change == types.TextDocumentSyncKind.Incremental

@@ -12,7 +12,7 @@ import itertools
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 import pytest
 from lsprotocol import types
@@ -54,6 +54,7 @@ async def start_client(
     )
     client = await config.start()
     assert isinstance(client, LanguageClient)
+    _fix_code_action_union(client)
     result = await asyncio.wait_for(
         client.initialize_session(
             types.InitializeParams(
@@ -66,6 +67,21 @@ async def start_client(
         REQUEST_TIMEOUT_S,
     )
     return client, result
+
+
+def _fix_code_action_union(client: LanguageClient) -> None:
+    """lsprotocol 2025.0.0 reads every code action that has a `command` as a bare Command
+    (its union hook only checks for the key). Editors tell them apart by the type of
+    `command` (a string in a Command, an object in a CodeAction): so does this client."""
+    converter = client.protocol._converter
+
+    def structure(obj: Any, _: Any) -> types.Command | types.CodeAction:
+        if isinstance(obj.get("command"), str):
+            return converter.structure(obj, types.Command)
+        return converter.structure(obj, types.CodeAction)
+
+    converter.register_structure_hook(types.Command | types.CodeAction, structure)
+    converter.register_structure_hook(Union[types.Command, types.CodeAction], structure)  # noqa: UP007
 
 
 async def stop_client(client: LanguageClient) -> None:
