@@ -2,6 +2,8 @@
 -- answer is appended as the server's `$/progress` reports arrive on the work-done token this
 -- module passes with `workspace/executeCommand` (trust.chat / trust.ask).
 
+local compat = require("trust.compat")
+
 local M = {}
 
 M.state = {
@@ -190,7 +192,7 @@ function M.send(command, args, label)
 
   M.state.counter = M.state.counter + 1
   local turn = {
-    token = string.format("trust-nvim-chat-%d-%d", vim.loop.getpid(), M.state.counter),
+    token = string.format("trust-nvim-chat-%d-%d", compat.uv.getpid(), M.state.counter),
     deltas = {},
     finished = false,
     stopped = false,

@@ -53,6 +53,25 @@ function M.is_stopped(client)
   return client.is_stopped()
 end
 
+--- libuv bindings: vim.uv since 0.10, vim.loop before.
+M.uv = vim.uv or vim.loop
+
+--- The LSP clients attached to a buffer (vim.lsp.get_clients since 0.10).
+function M.buf_clients(bufnr)
+  if vim.lsp.get_clients then
+    return vim.lsp.get_clients({ bufnr = bufnr })
+  end
+  return vim.lsp.buf_get_clients(bufnr)
+end
+
+--- Start a client without attaching it to a buffer (vim.lsp.start_client is deprecated in 0.11).
+function M.start_client(config)
+  if M.has("0.11") then
+    return vim.lsp.start(config, { attach = false })
+  end
+  return vim.lsp.start_client(config)
+end
+
 --- The server's capabilities table (0.7 keeps the raw table in `server_capabilities` too).
 function M.server_capabilities(client)
   return client.server_capabilities or {}

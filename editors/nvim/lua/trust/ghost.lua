@@ -41,7 +41,7 @@ local function in_insert_mode()
 end
 
 local function trust_client(bufnr)
-  for _, client in pairs(vim.lsp.buf_get_clients(bufnr)) do
+  for _, client in pairs(compat.buf_clients(bufnr)) do
     if client.name == "trust" and not compat.is_stopped(client) then
       return client
     end
@@ -279,7 +279,7 @@ function M.attach(client, bufnr)
     attach_native(bufnr)
     return
   end
-  local state = { timer = vim.loop.new_timer() }
+  local state = { timer = compat.uv.new_timer() }
   buffers[bufnr] = state
   local group = vim.api.nvim_create_augroup("trust_ghost_" .. bufnr, { clear = true })
   vim.api.nvim_create_autocmd({ "TextChangedI", "TextChangedP" }, {

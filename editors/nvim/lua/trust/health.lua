@@ -22,10 +22,10 @@ end
 
 --- Start a throw-away client (when none runs) just to ask for the status.
 local function temporary_client(trust, cmd)
-  local id = vim.lsp.start_client({
+  local id = compat.start_client({
     name = "trust-health",
     cmd = cmd,
-    root_dir = vim.loop.cwd(),
+    root_dir = compat.uv.cwd(),
     init_options = vim.deepcopy(trust.config.settings or {}),
     settings = { trust = vim.deepcopy(trust.config.settings or {}) },
   })
@@ -57,7 +57,7 @@ function M.check()
     h.info("ghost text: the plugin's own virtual text")
   end
 
-  local cmd = trust.config.cmd or trust.find_cmd(vim.loop.cwd())
+  local cmd = trust.config.cmd or trust.find_cmd(compat.uv.cwd())
   if type(cmd) == "string" then
     cmd = { cmd }
   end

@@ -56,7 +56,7 @@ function M.find_cmd(root)
   if vim.fn.executable("trust-lsp") == 1 then
     return { vim.fn.exepath("trust-lsp") }
   end
-  for _, dir in ipairs({ root, vim.loop.cwd() }) do
+  for _, dir in ipairs({ root, compat.uv.cwd() }) do
     if dir then
       local candidate = dir .. "/.venv/bin/trust-lsp"
       if vim.fn.executable(candidate) == 1 then
@@ -73,7 +73,7 @@ function M.root_dir(bufnr)
   local dir = start
   while dir and dir ~= "" do
     for _, marker in ipairs(M.config.root_markers) do
-      if vim.loop.fs_stat(dir .. "/" .. marker) then
+      if compat.uv.fs_stat(dir .. "/" .. marker) then
         return dir
       end
     end
@@ -177,7 +177,7 @@ function M.attach(bufnr)
     id = M.clients[root]
     local client = id and vim.lsp.get_client_by_id(id)
     if not client or compat.is_stopped(client) then
-      id = vim.lsp.start_client(config)
+      id = compat.start_client(config)
     end
     if id then
       vim.lsp.buf_attach_client(bufnr, id)
@@ -196,7 +196,7 @@ function M.get_client(bufnr)
   local candidates = { bufnr, vim.api.nvim_get_current_buf(), M.last_file_buf }
   for _, b in ipairs(candidates) do
     if b and vim.api.nvim_buf_is_valid(b) then
-      for _, client in pairs(vim.lsp.buf_get_clients(b)) do
+      for _, client in pairs(compat.buf_clients(b)) do
         if client.name == "trust" and not compat.is_stopped(client) then
           return client, b
         end
@@ -407,7 +407,7 @@ function M.setup(opts)
     callback = function(args)
       if wants(args.buf) then
         local attached = false
-        for _, client in pairs(vim.lsp.buf_get_clients(args.buf)) do
+        for _, client in pairs(compat.buf_clients(args.buf)) do
           attached = attached or client.name == "trust"
         end
         if not attached then
