@@ -459,6 +459,7 @@ class LocalBackend:
         self._last_used = time.monotonic()
         self._generating = False
         self._released: bool | None = None
+        self._unloading = False
         self._last: GenerationRecord | None = None
 
     def __repr__(self) -> str:
@@ -484,7 +485,7 @@ class LocalBackend:
     @property
     def loaded(self) -> bool:
         """True while a model is in memory."""
-        return self._loaded is not None
+        return self._loaded is not None or self._unloading
 
     @property
     def memory_released(self) -> bool | None:
@@ -493,7 +494,15 @@ class LocalBackend:
 
     @property
     def last_generation(self) -> GenerationRecord | None:
+        """Tokens and outcome of the most recent generation."""
         return self._last
+
+    @property
+    def chat_format(self) -> str | None:
+        """The loaded model's llama.cpp chat format; "template" when it is the GGUF's own."""
+        if self._loaded is None:
+            return None
+        return self._loaded.chat_format or "template"
 
     # -- plumbing
 
@@ -594,15 +603,22 @@ class LocalBackend:
         return loaded
 
     def _unload_blocking(self) -> None:
-        loaded, self._loaded = self._loaded, None
+        loaded = self._loaded
         if loaded is None:
             return
-        ref = weakref.ref(loaded.llm)
-        with contextlib.suppress(Exception):
-            loaded.llm.close()
-        del loaded
-        gc.collect()
-        self._released = ref() is None
+        # `loaded` stays true until `memory_released` is known, so readers never see a
+        # half-finished unload.
+        self._unloading = True
+        try:
+            self._loaded = None
+            ref = weakref.ref(loaded.llm)
+            with contextlib.suppress(Exception):
+                loaded.llm.close()
+            del loaded
+            gc.collect()
+            self._released = ref() is None
+        finally:
+            self._unloading = False
 
     async def _ensure_loaded(self, model: str, purpose: Purpose) -> _Loaded:
         source = self._source_for(model, purpose)
