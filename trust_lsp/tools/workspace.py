@@ -24,7 +24,7 @@ from trust_lsp.tools.registry import (
     ToolOutput,
     ToolRegistry,
 )
-from trust_lsp.tools.sandbox import MAX_PATH_CHARS, is_binary_file
+from trust_lsp.tools.sandbox import is_binary_file
 from trust_lsp.tools.search import glob_to_regex, grep
 
 __all__ = ["DEFAULT_READ_LINES", "build_registry", "read_text", "workspace_tools"]
@@ -35,7 +35,11 @@ MAX_GLOB_RESULTS = 500
 MAX_DIAGNOSTICS = 200
 MAX_READ_BYTES = 5 * 1024 * 1024
 
-_PATH = {"type": "string", "minLength": 1, "maxLength": MAX_PATH_CHARS}
+# No maxLength in the schemas: llama.cpp turns a string length limit into one grammar rule
+# per character, and a limit in the thousands breaks its grammar parser (the embedded
+# backend derives its grammar from these schemas). Lengths are checked in code instead.
+_PATH = {"type": "string", "minLength": 1}
+MAX_PATTERN_CHARS = 1000
 
 
 def _path_prop(description: str) -> dict[str, Any]:
@@ -61,6 +65,12 @@ def read_text(context: ToolContext, path: Path) -> tuple[str | None, bool]:
     if is_binary_file(path):
         raise ValidationError(f"{context.sandbox.display(path)} is a binary file; it is not read.")
     return path.read_bytes().decode("utf-8", errors="replace"), False
+
+
+def _pattern(value: str, what: str) -> str:
+    if len(value) > MAX_PATTERN_CHARS:
+        raise ValidationError(f"The {what} is too long (at most {MAX_PATTERN_CHARS} characters).")
+    return value
 
 
 # --- read_file -------------------------------------------------------------------------------
@@ -125,7 +135,7 @@ async def _list_directory(context: ToolContext, args: Mapping[str, Any]) -> Tool
 
 
 async def _glob(context: ToolContext, args: Mapping[str, Any]) -> ToolOutput:
-    pattern: str = args["pattern"]
+    pattern: str = _pattern(args["pattern"], "glob pattern")
     base = context.sandbox.resolve(args.get("path", "."))
     if not base.is_dir():
         raise ValidationError(f"{context.sandbox.display(base)} is not a directory.")
@@ -155,7 +165,9 @@ async def _glob(context: ToolContext, args: Mapping[str, Any]) -> ToolOutput:
 
 def _make_grep(rg_path: Callable[[], str | None]) -> ToolImpl:
     async def _grep(context: ToolContext, args: Mapping[str, Any]) -> ToolOutput:
-        pattern: str = args["pattern"]
+        pattern: str = _pattern(args["pattern"], "regular expression")
+        if args.get("glob") is not None:
+            _pattern(args["glob"], "glob")
         start = context.sandbox.resolve(args.get("path", "."))
         if not start.exists():
             raise ValidationError(f"{context.sandbox.display(start)} does not exist.")
@@ -313,7 +325,7 @@ def workspace_tools(rg_path: Callable[[], str | None] | None = None) -> list[Too
             {
                 "type": "object",
                 "properties": {
-                    "pattern": {"type": "string", "minLength": 1, "maxLength": 1000},
+                    "pattern": {"type": "string", "minLength": 1},
                     "path": _path_prop("Directory to search in. Default: the root."),
                 },
                 "required": ["pattern"],
@@ -332,14 +344,12 @@ def workspace_tools(rg_path: Callable[[], str | None] | None = None) -> list[Too
                     "pattern": {
                         "type": "string",
                         "minLength": 1,
-                        "maxLength": 1000,
                         "description": "Regular expression.",
                     },
                     "path": _path_prop("File or directory to search. Default: the root."),
                     "glob": {
                         "type": "string",
                         "minLength": 1,
-                        "maxLength": 1000,
                         "description": "Only search files matching this glob, e.g. '*.py'.",
                     },
                     "case_insensitive": {"type": "boolean"},

@@ -405,3 +405,23 @@ def test_tool_descriptions_and_schemas_are_offered(run: Runner) -> None:
         assert spec.description
         params: Mapping[str, Any] = spec.parameters
         assert params["type"] == "object" and params["additionalProperties"] is False
+
+
+def test_schemas_have_no_length_limits(run: Runner) -> None:
+    # llama.cpp expands maxLength into one grammar rule per character; a limit in the
+    # thousands breaks its grammar parser and crashes the embedded backend.
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            assert "maxLength" not in node
+            for value in node.values():
+                walk(value)
+
+    for spec in run.registry.specs():
+        walk(dict(spec.parameters))
+
+
+async def test_over_long_patterns_are_refused(run: Runner) -> None:
+    result = await run("grep", pattern="a" * 1001)
+    assert not result.ok and "too long" in result.content
+    result = await run("glob", pattern="*" * 1001)
+    assert not result.ok and "too long" in result.content
