@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -140,11 +141,12 @@ async def _glob(context: ToolContext, args: Mapping[str, Any]) -> ToolOutput:
     if not base.is_dir():
         raise ValidationError(f"{context.sandbox.display(base)} is not a directory.")
     regex = glob_to_regex(pattern)
+    stop = threading.Event()  # set when the call is cancelled or times out
 
     def collect() -> tuple[list[str], int]:
         found: list[str] = []
         count = 0
-        for entry in context.sandbox.walk(base):
+        for entry in context.sandbox.walk(base, stop=stop):
             rel = entry.path.relative_to(base).as_posix()
             if regex.match(rel):
                 count += 1
@@ -152,7 +154,10 @@ async def _glob(context: ToolContext, args: Mapping[str, Any]) -> ToolOutput:
                     found.append(context.sandbox.display(entry.path))
         return found, count
 
-    found, count = await asyncio.to_thread(collect)
+    try:
+        found, count = await asyncio.to_thread(collect)
+    finally:
+        stop.set()
     if not found:
         hint = "" if "/" in pattern or "**" in pattern else f" (try '**/{pattern}' for any depth)"
         return ToolOutput(f"No files match {pattern!r}{hint}.", f"no files match {pattern}")
