@@ -460,6 +460,7 @@ class LocalBackend:
         self._generating = False
         self._released: bool | None = None
         self._unloading = False
+        self._active_cancel: threading.Event | None = None
         self._last: GenerationRecord | None = None
 
     def __repr__(self) -> str:
@@ -622,9 +623,14 @@ class LocalBackend:
 
     async def _ensure_loaded(self, model: str, purpose: Purpose) -> _Loaded:
         source = self._source_for(model, purpose)
-        result: _Loaded = await self._in_worker(
-            lambda: self._load_blocking(self._materialize(source))
-        )
+        try:
+            result: _Loaded = await self._in_worker(
+                lambda: self._load_blocking(self._materialize(source))
+            )
+        except TrustError:
+            raise
+        except Exception as exc:
+            raise _map_llama_error(exc, source.name) from exc
         return result
 
     # -- idle unloading
@@ -689,6 +695,7 @@ class LocalBackend:
         await lock.acquire()
         released = False
         cancel = threading.Event()
+        self._active_cancel = cancel
         worker: Future[Any] | None = None
         try:
             self._generating = True
@@ -927,6 +934,9 @@ class LocalBackend:
         self._touch()
 
     async def aclose(self) -> None:
+        """Stop a generation in progress (at its next token), unload, stop the worker."""
+        if self._active_cancel is not None:
+            self._active_cancel.set()
         if self._idle_handle is not None:
             self._idle_handle.cancel()
             self._idle_handle = None
