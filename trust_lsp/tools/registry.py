@@ -2,8 +2,10 @@
 
 A tool is a name, a description, a JSON-schema object of parameters and an async
 implementation. `ToolRegistry.specs()` hands the enabled tools to the core as `ToolSpec`s
-(the backends put them on the wire; `to_ollama_tools` / `to_openai_tools` are the two wire
-shapes). `ToolRegistry.execute()` never raises for anything the model did: an unknown tool,
+(each backend puts them on the wire in its own shape: Ollama's native `tools`, the
+OpenAI-compatible `tools`, or a prompt plus a JSON grammar for the embedded model).
+
+`ToolRegistry.execute()` never raises for anything the model did: an unknown tool,
 arguments that are not a JSON object, arguments that break the schema, a tool that fails or
 runs out of time — each becomes a tool result that tells the model what went wrong, so it
 can correct itself, and is counted in the metrics.
@@ -12,7 +14,6 @@ can correct itself, and is counted in the metrics.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -36,8 +37,6 @@ __all__ = [
     "ToolRegistry",
     "ToolResult",
     "describe_parameters",
-    "to_ollama_tools",
-    "to_openai_tools",
     "truncate_output",
 ]
 
@@ -298,39 +297,3 @@ def truncate_output(text: str, limit: int) -> str:
 
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def to_ollama_tools(specs: Sequence[ToolSpec]) -> list[dict[str, Any]]:
-    """Ollama's native `tools` field for `/api/chat`."""
-    return [
-        {
-            "type": "function",
-            "function": {
-                "name": spec.name,
-                "description": spec.description,
-                "parameters": _plain(spec.parameters),
-            },
-        }
-        for spec in specs
-    ]
-
-
-def to_openai_tools(specs: Sequence[ToolSpec]) -> list[dict[str, Any]]:
-    """The OpenAI-compatible `tools` field for `/v1/chat/completions`."""
-    return [
-        {
-            "type": "function",
-            "function": {
-                "name": spec.name,
-                "description": spec.description,
-                "parameters": _plain(spec.parameters),
-            },
-        }
-        for spec in specs
-    ]
-
-
-def _plain(value: Mapping[str, Any]) -> dict[str, Any]:
-    # Schemas may be read-only mappings (MappingProxyType); the wire needs plain JSON.
-    result: dict[str, Any] = json.loads(json.dumps(value))
-    return result

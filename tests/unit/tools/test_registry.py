@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.fakes.workspace_host import FakeHost
-from trust_lsp.backends.base import ToolCall, ToolSpec
+from trust_lsp.backends.base import ToolCall
 from trust_lsp.config.settings import Settings, ToolsSettings
 from trust_lsp.core.metrics import Metrics
 from trust_lsp.errors import ToolExecutionError, ValidationError
@@ -20,8 +20,6 @@ from trust_lsp.tools.registry import (
     ToolOutput,
     ToolRegistry,
     describe_parameters,
-    to_ollama_tools,
-    to_openai_tools,
     truncate_output,
 )
 from trust_lsp.tools.sandbox import WorkspaceSandbox
@@ -251,18 +249,6 @@ def test_activity_lines() -> None:
     assert registry.activity(call("echo", {})) == "calling echo"  # bad shape: no crash
     assert registry.activity(call("echo", None)) == "calling echo"
     assert registry.activity(call("nope", {})) == "calling nope"
-
-
-def test_wire_formats() -> None:
-    spec = ToolSpec("read_file", "Read a file.", SCHEMA)
-    expected = [
-        {
-            "type": "function",
-            "function": {"name": "read_file", "description": "Read a file.", "parameters": SCHEMA},
-        }
-    ]
-    assert to_ollama_tools([spec]) == expected
-    assert to_openai_tools([spec]) == expected
 
 
 def test_describe_parameters() -> None:
