@@ -1,24 +1,27 @@
 // Bundles the extension (Node, CommonJS; `vscode` is provided by the editor) and the chat
-// panel's script (browser, IIFE), and with --tests the unit tests of the pure modules.
+// panel's script (browser, IIFE); with --tests the unit tests of the pure modules, with
+// --server-tests the protocol tests against a running trust-lsp (run from pytest).
 import { readdirSync } from "node:fs";
 import * as esbuild from "esbuild";
 
 const args = new Set(process.argv.slice(2));
 const common = { bundle: true, sourcemap: true, logLevel: "info", target: "es2022" };
 
+const testBuild = (dir, suffix, outdir) => ({
+  ...common,
+  entryPoints: readdirSync(dir)
+    .filter((f) => f.endsWith(suffix))
+    .map((f) => `${dir}/${f}`),
+  outdir,
+  platform: "node",
+  format: "cjs",
+});
+
 const builds = args.has("--tests")
-  ? [
-      {
-        ...common,
-        entryPoints: readdirSync("test")
-          .filter((f) => f.endsWith(".test.ts"))
-          .map((f) => `test/${f}`),
-        outdir: "out/test",
-        platform: "node",
-        format: "cjs",
-      },
-    ]
-  : [
+  ? [testBuild("test", ".test.ts", "out/test")]
+  : args.has("--server-tests")
+    ? [testBuild("test/server", ".integration.ts", "out/server-test")]
+    : [
       {
         ...common,
         entryPoints: ["src/extension.ts"],

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import zipfile
 from pathlib import Path
@@ -16,6 +17,8 @@ import pytest
 from pydantic import BaseModel
 
 from tests.conftest import require_tool
+from tests.editors.test_nvim import trust_lsp_command
+from tests.fakes.ollama_server import OllamaTestServer
 from trust_lsp.config.settings import Settings
 
 EXTENSION = Path(__file__).resolve().parents[2] / "editors" / "vscode"
@@ -109,6 +112,13 @@ def run(command: list[str], timeout: float) -> str:
     return output
 
 
+def assert_node_tests_passed(output: str) -> None:
+    """node --test's summary: some tests ran and none failed."""
+    passed = re.search(r"^# pass (\d+)$", output, re.MULTILINE)
+    assert passed and int(passed.group(1)) > 0, output[-3000:]
+    assert re.search(r"^# fail 0$", output, re.MULTILINE), output[-3000:]
+
+
 def dependencies_current() -> bool:
     """node_modules installed from the committed lock file (then `npm ci` is skipped)."""
     installed = EXTENSION / "node_modules" / ".package-lock.json"
@@ -126,7 +136,7 @@ def test_extension_builds_passes_its_unit_tests_type_checks_and_packages(tmp_pat
     run([npm, "run", "build"], timeout=120)
     tests = run([npm, "test"], timeout=180)
     print(tests[-1500:])
-    assert "# fail 0" in tests and "# pass " in tests
+    assert_node_tests_passed(tests)
     run([npx, "tsc", "--noEmit"], timeout=180)
     vsix = tmp_path / "trust-lsp.vsix"
     run(
@@ -153,3 +163,43 @@ def test_extension_builds_passes_its_unit_tests_type_checks_and_packages(tmp_pat
         assert f"trust.{command}" in commands
     keybound = {k["command"] for k in manifest["contributes"]["keybindings"]}
     assert {"trust.openChat", "trust.askAboutSelection"} <= keybound
+
+
+@pytest.mark.editor
+def test_extension_protocol_logic_against_the_real_server(
+    ollama_server: OllamaTestServer, tmp_path: Path
+) -> None:
+    """The panel's and status bar's code paths (test/server/*.integration.ts) over JSON-RPC."""
+    require_tool("node", "the VS Code extension's protocol tests run on Node")
+    npm = require_tool("npm", "the VS Code extension's dependencies come from npm")
+    if not dependencies_current():
+        run([npm, "ci", "--no-audit", "--no-fund"], timeout=600)
+    reply = "Here you go:\n\n```python\nprint('hi')\n```\n\nThat prints **hi**."
+    long_reply = " ".join(f"word{i}" for i in range(300))
+    ollama_server.script_generate(["a + b"] * 5)
+    ollama_server.script_chat([reply, long_reply])
+    ollama_server.token_delay_s = 0.02
+    data = {"completion": "a + b", "reply": reply, "longReply": long_reply}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRUST_", "OLLAMA_"))}
+    env.update(
+        TRUST_TEST_LSP=trust_lsp_command(),
+        TRUST_TEST_OLLAMA=ollama_server.url,
+        TRUST_TEST_WORKDIR=str(tmp_path),
+        TRUST_TEST_DATA=json.dumps(data),
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+    )
+    result = subprocess.run(
+        [npm, "run", "test:server"],
+        cwd=EXTENSION,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    output = result.stdout + result.stderr
+    print(output[-4000:])
+    assert result.returncode == 0, output[-8000:]
+    assert_node_tests_passed(output)
+    # Stop closed the stream to the backend.
+    ollama_server.wait_for(lambda: len(ollama_server.disconnects) >= 1, timeout=10)

@@ -1,6 +1,9 @@
 // The chat panel's messages (extension ⇄ webview) and its state, as a pure reducer shared by
 // both sides: the webview renders the state, unit tests drive the reducer.
 
+/** The chat panel's view id (package.json `contributes.views`). */
+export const CHAT_VIEW_ID = "trust.chatView";
+
 export interface Turn {
   id: number;
   prompt: string;

@@ -11,11 +11,11 @@ import {
   type Range as LspRange,
   WorkDoneProgress,
 } from "vscode-languageclient/node";
-import { type ChatState, emptyState, isFromWebview, reduce, type ToWebview } from "./chatState";
+import { CHAT_VIEW_ID, type ChatState, emptyState, isFromWebview, reduce, type ToWebview } from "./chatState";
+
+export { CHAT_VIEW_ID };
 import { type ProgressValue, StreamAssembler } from "./progress";
 import { answerFooter } from "./status";
-
-export const CHAT_VIEW_ID = "trust.chatView";
 
 /** What a chat request may point at. */
 export interface ChatTarget {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
+import { CHAT_VIEW_ID } from "../src/chatState";
 import { CLIENT_ONLY_KEYS, affectsServer, explicitSettings, explicitValue, serverKeys, setPath } from "../src/settings";
 
 const packageJson = JSON.parse(readFileSync(`${__dirname}/../../package.json`, "utf8"));
@@ -68,4 +69,10 @@ test("affectsServer checks each server key with its prefix", () => {
   assert.equal(affectsServer(["a.b", "c.d"], (s) => (seen.push(s), s === "trust.c.d")), true);
   assert.deepEqual(seen, ["trust.a.b", "trust.c.d"]);
   assert.equal(affectsServer(["a.b"], () => false), false);
+});
+
+test("package.json declares the chat view the extension registers", () => {
+  const views = packageJson.contributes.views.trust.map((v: { id: string }) => v.id);
+  assert.deepEqual(views, [CHAT_VIEW_ID]);
+  assert.equal(packageJson.contributes.menus["view/title"][0].when, `view == ${CHAT_VIEW_ID}`);
 });
