@@ -47,14 +47,20 @@ async def start_client(
     root: Path,
     *,
     env: Mapping[str, str] | None = None,
+    configuration: Mapping[str, Any] | None = None,
 ) -> tuple[LanguageClient, types.InitializeResult]:
-    """Spawn the server (stdio, as an editor does) and initialize it."""
+    """Spawn the server (stdio, as an editor does) and initialize it.
+
+    `configuration`: what the client answers to `workspace/configuration` (section trust).
+    """
     config = ClientServerConfig(
         server_command=SERVER_COMMAND, server_env=dict(env) if env else None
     )
     client = await config.start()
     assert isinstance(client, LanguageClient)
     _fix_code_action_union(client)
+    if configuration is not None:
+        client.set_configuration(dict(configuration), section="trust")
     result = await asyncio.wait_for(
         client.initialize_session(
             types.InitializeParams(

@@ -23,6 +23,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import default_converter
 
 from trust_lsp import __version__
+from trust_lsp.server import config_sync
 from trust_lsp.server.documents import Document, DocumentStore, uri_to_path
 from trust_lsp.server.errors import request_failed
 from trust_lsp.server.host import DiagnosticsMemory, LspWorkspaceHost
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CommandHandler = Callable[["TrustLanguageServer", types.ExecuteCommandParams], Awaitable[Any]]
+# A client that never answers workspace/configuration must not hold up start-up for long.
+CONFIGURATION_TIMEOUT_S = 5.0
 # Inline suggestions remembered for trust.acceptCompletion (ids are short-lived).
 _MAX_SHOWN = 512
 
@@ -70,7 +73,6 @@ class TrustLanguageServer(LanguageServer):
         self.shown: OrderedDict[str, str] = OrderedDict()  # suggestion id -> uri
         self._services: asyncio.Future[Services] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._reported_issues: set[str] = set()
         self.shutting_down = False
 
     @property
@@ -92,8 +94,32 @@ class TrustLanguageServer(LanguageServer):
         self._services = loop.create_future()
         self.spawn(self._build_services(self._services), name="build-services")
 
+    async def pull_configuration(self) -> dict[str, Any] | None:
+        """The client's `trust` settings via `workspace/configuration` (None if it has none,
+        does not support it, or does not answer in time)."""
+        if not self.supports_configuration():
+            return None
+        params = types.ConfigurationParams(
+            items=[types.ConfigurationItem(section=config_sync.SECTION)]
+        )
+        try:
+            result = await asyncio.wait_for(
+                self.workspace_configuration_async(params), CONFIGURATION_TIMEOUT_S
+            )
+        except TimeoutError:
+            logger.warning("the client did not answer workspace/configuration")
+            return None
+        except Exception as exc:
+            logger.info("workspace/configuration failed: %s", exc)
+            return None
+        return config_sync.settings_from_configuration_result(result)
+
     async def _build_services(self, future: asyncio.Future[Services]) -> None:
         try:
+            # The client's settings come first, so the first request already uses them.
+            pulled = await self.pull_configuration()
+            if pulled:
+                self.client_settings = config_sync.merge_settings(self.client_settings, pulled)
             core = await self.provider.acquire(self.workspace_root(), self.client_settings)
             services = build_session_services(self, core.config, core.generator)
         except asyncio.CancelledError:
@@ -175,18 +201,10 @@ class TrustLanguageServer(LanguageServer):
         except Exception:  # the connection is gone
             logger.debug("logMessage failed", exc_info=True)
 
-    def report_config_issues(self, issues: list[ConfigIssue], *, again: bool = True) -> None:
-        """One warning per ignored setting, naming the key (the rest still applies).
-
-        `again` False skips issues already reported on this connection (the start-up
-        configuration pull repeats the initializationOptions).
-        """
+    def report_config_issues(self, issues: list[ConfigIssue]) -> None:
+        """One warning per ignored setting, naming the key (the rest still applies)."""
         for issue in issues:
-            text = str(issue)
-            if not again and text in self._reported_issues:
-                continue
-            self._reported_issues.add(text)
-            self.show_message(f"Trust: invalid setting ignored: {text}", types.MessageType.Warning)
+            self.show_message(f"Trust: invalid setting ignored: {issue}", types.MessageType.Warning)
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         # pygls shows every internal error to the user; log instead, and answer a message

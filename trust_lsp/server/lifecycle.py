@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -14,8 +13,6 @@ from trust_lsp.server.app import TrustLanguageServer
 from trust_lsp.server.documents import Change
 
 logger = logging.getLogger(__name__)
-
-CONFIGURATION_TIMEOUT_S = 10.0
 
 
 def _encoding_value(encoding: object) -> str:
@@ -36,11 +33,6 @@ def register(server: TrustLanguageServer) -> None:
         # Runs after this answer is written (the handler chain is synchronous), so the
         # configuration and generator imports do not delay the initialize result.
         ls.start_services()
-
-    @server.feature(types.INITIALIZED)
-    def initialized(ls: TrustLanguageServer, params: types.InitializedParams) -> None:
-        if ls.supports_configuration():
-            ls.spawn(_pull_client_configuration(ls), name="pull-configuration")
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(ls: TrustLanguageServer, params: None) -> None:
@@ -75,11 +67,11 @@ def register(server: TrustLanguageServer) -> None:
         ls: TrustLanguageServer, params: types.DidChangeConfigurationParams
     ) -> None:
         settings = config_sync.settings_from_did_change(params.settings)
-        if settings is None and ls.supports_configuration():
-            settings = await _request_configuration(ls)
+        if settings is None:
+            settings = await ls.pull_configuration()
         if settings is None:
             return
-        await _apply(ls, "runtime", settings)
+        await _apply(ls, settings)
 
 
 def _change(change: Any) -> Change:
@@ -92,33 +84,10 @@ def _change(change: Any) -> Change:
     )
 
 
-async def _request_configuration(ls: TrustLanguageServer) -> dict[str, Any] | None:
-    params = types.ConfigurationParams(items=[types.ConfigurationItem(section=config_sync.SECTION)])
-    try:
-        result = await asyncio.wait_for(
-            ls.workspace_configuration_async(params), CONFIGURATION_TIMEOUT_S
-        )
-    except TimeoutError:
-        logger.warning("the client did not answer workspace/configuration")
-        return None
-    except Exception as exc:
-        logger.info("workspace/configuration failed: %s", exc)
-        return None
-    return config_sync.settings_from_configuration_result(result)
-
-
-async def _pull_client_configuration(ls: TrustLanguageServer) -> None:
-    settings = await _request_configuration(ls)
-    if settings:
-        await _apply(ls, "client", config_sync.merge_settings(ls.client_settings, settings))
-
-
-async def _apply(ls: TrustLanguageServer, layer_name: str, settings: dict[str, Any]) -> None:
+async def _apply(ls: TrustLanguageServer, settings: dict[str, Any]) -> None:
+    """Settings changed at run time: they replace the RUNTIME layer."""
     from trust_lsp.config.store import Layer
 
     services = await ls.services()
-    layer = Layer.RUNTIME if layer_name == "runtime" else Layer.CLIENT
-    if layer is Layer.CLIENT:
-        ls.client_settings = settings
-    issues = services.config.set_layer(layer, settings)
-    ls.report_config_issues(issues, again=layer is Layer.RUNTIME)
+    issues = services.config.set_layer(Layer.RUNTIME, settings)
+    ls.report_config_issues(issues)
