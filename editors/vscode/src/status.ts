@@ -133,7 +133,7 @@ export function answerFooter(result: {
   if (typeof result.backend === "string" && result.backend) parts.push(result.backend);
   if (typeof result.model === "string" && result.model) parts.push(result.model);
   let text = parts.join(" · ");
-  if (result.cloud === true) text = `☁ cloud: ${text}`;
+  if (result.cloud === true) text = result.backend === "cloud" ? `☁ ${text}` : `☁ ${text} (cloud)`;
   if (result.interrupted === true) text += text ? " (stopped)" : "stopped";
   return text;
 }

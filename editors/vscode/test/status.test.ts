@@ -59,7 +59,8 @@ describe("summarizeStatus", () => {
 describe("answerFooter", () => {
   const cases: Array<[Parameters<typeof answerFooter>[0], string]> = [
     [{ backend: "ollama", model: "qwen2.5-coder:7b" }, "ollama · qwen2.5-coder:7b"],
-    [{ backend: "cloud", model: "gpt-x", cloud: true }, "☁ cloud: cloud · gpt-x"],
+    [{ backend: "cloud", model: "gpt-x", cloud: true }, "☁ cloud · gpt-x"],
+    [{ backend: "vllm", model: "m", cloud: true }, "☁ vllm · m (cloud)"],
     [{ backend: "local", model: "gemma", interrupted: true }, "local · gemma (stopped)"],
     [{}, ""],
   ];

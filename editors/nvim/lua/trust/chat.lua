@@ -143,7 +143,7 @@ local function footer(result)
   end
   local text = table.concat(parts, " · ")
   if result.cloud == true then
-    text = "☁ cloud: " .. text
+    text = "☁ " .. text .. (result.backend ~= "cloud" and " (cloud)" or "")
   end
   if result.interrupted == true then
     text = text .. " (stopped)"

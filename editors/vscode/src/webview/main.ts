@@ -43,7 +43,13 @@ function renderTurn(turn: Turn): void {
   const rendered = renderMarkdown(turn.text);
   codeBlocks.set(turn.id, rendered.codeBlocks);
   const answer = element.querySelector(".answer") as HTMLDivElement;
-  answer.innerHTML = rendered.html + (turn.streaming ? '<span class="cursor">▍</span>' : "");
+  const cursor = '<span class="cursor">▍</span>';
+  // While streaming, the cursor goes at the end of the last paragraph (or after the last block).
+  answer.innerHTML = !turn.streaming
+    ? rendered.html
+    : rendered.html.endsWith("</p>")
+      ? `${rendered.html.slice(0, -"</p>".length)}${cursor}</p>`
+      : rendered.html + cursor;
   const footer = element.querySelector(".footer") as HTMLDivElement;
   footer.textContent = turn.error ? `Error: ${turn.error}` : (turn.footer ?? "");
   footer.classList.toggle("error", Boolean(turn.error));
