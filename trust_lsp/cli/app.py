@@ -103,11 +103,12 @@ def chat(
     """Interactive chat with history; Ctrl-C cancels the current answer."""
     from .chat import Repl
 
-    store = load_store(_options(workspace, overrides))
+    options = _options(workspace, overrides)
+    store = load_store(options)
 
     async def main() -> None:
         async with open_generator(store) as generator:
-            repl = Repl(store, generator)
+            repl = Repl(store, generator, workspace=options.workspace)
             if model:
                 await repl._command(f"/model {model}")
             await repl.run()

@@ -13,14 +13,18 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from trust_lsp.backends.base import GenerationOptions, Message, TextDelta
 from trust_lsp.config import ConfigStore
 from trust_lsp.core.generator import Generator
 from trust_lsp.core.types import ChatInput, GenerationRequest, GenerationResult, RequestKind
 from trust_lsp.errors import TrustError
+from trust_lsp.tools.loop import Activity, run_chat_turn
+from trust_lsp.tools.workspace import build_registry
 
 from .ask import SYSTEM_PROMPT
+from .host import TerminalHost
 from .output import AnswerPrinter, provenance
 
 HELP = """commands:
@@ -63,15 +67,16 @@ class Repl:
         store: ConfigStore,
         generator: Generator,
         *,
+        workspace: Path | None = None,
         read_line: Callable[[str], str] = read_line,
-        tools: bool = True,
     ) -> None:
         self._store = store
         self._generator = generator
         self._read_line = read_line
         self._session = ChatSession()
         self._answer: asyncio.Task[GenerationResult] | None = None
-        self._tools = tools
+        self._host = TerminalHost(workspace or Path.cwd(), read_line)
+        self._registry = build_registry(lambda: store.settings, metrics=generator.metrics)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -140,10 +145,10 @@ class Repl:
             def on_event(event: object) -> None:
                 if isinstance(event, TextDelta):
                     out.delta(event.text)
+                elif isinstance(event, Activity):
+                    out.activity(event.text)
 
-            self._answer = asyncio.ensure_future(
-                self._generator.generate(request, on_event=on_event)
-            )
+            self._answer = asyncio.ensure_future(self._turn(request, on_event))
             try:
                 result = await self._answer
             except asyncio.CancelledError:
@@ -161,3 +166,24 @@ class Repl:
             return
         self._session.messages.append(Message("assistant", result.text))
         print(provenance(result), file=sys.stderr, flush=True)
+
+    async def _turn(
+        self, request: GenerationRequest, on_event: Callable[[object], None]
+    ) -> GenerationResult:
+        """One answer: with the workspace tools when any are enabled, else a plain stream."""
+        if not self._store.settings.tools.enabled:
+            return await self._generator.generate(request, on_event=on_event)
+        turn = await run_chat_turn(
+            self._generator, request, self._registry, self._host, on_event=on_event
+        )
+        if turn.tool_calls:
+            names = ", ".join(call["name"] for call in turn.tool_calls)
+            print(f"  · tools used: {names}", file=sys.stderr)
+        return GenerationResult(
+            text=turn.text,
+            backend=turn.backend,
+            model=turn.model,
+            cloud=turn.cloud,
+            usage=turn.usage,
+            done_reason=turn.stopped_reason,
+        )

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import select
 import signal
+import subprocess
 import time
 from pathlib import Path
 
-from tests.fakes.ollama_server import OllamaTestServer
+from tests.fakes.ollama_server import OllamaTestServer, tool_call
 
 from .conftest import CliEnv
 
@@ -214,7 +215,59 @@ def test_chat_session_over_stdin_with_a_cancelled_answer(
     assert "(answer interrupted)" in err
     assert "After the interruption." in out
     history = ollama_server.last_request("/api/chat").json["messages"]
-    roles = [m["role"] for m in history]
-    assert roles == ["system", "user", "assistant", "user", "assistant", "user"]
-    assert history[4]["content"].startswith("one")
-    assert "[answer interrupted]" in history[4]["content"]
+    turns = [m for m in history if m["role"] != "system"]
+    assert [m["role"] for m in turns] == ["user", "assistant", "user", "assistant", "user"]
+    assert turns[3]["content"].startswith("one")
+    assert "[answer interrupted]" in turns[3]["content"]
+
+
+def run_chat(cli: CliEnv, script: str) -> subprocess.CompletedProcess[str]:
+    return cli.run("chat", input=script, timeout=60)
+
+
+def test_chat_tools_edit_a_file_after_the_user_says_yes(
+    cli: CliEnv, ollama_server: OllamaTestServer
+) -> None:
+    target = cli.workspace / "greet.py"
+    target.write_text("print('helo')\n")
+    ollama_server.script_chat(
+        [
+            tool_call(
+                "edit_file",
+                {"path": "greet.py", "old_string": "helo", "new_string": "hello"},
+            ),
+            "Fixed the typo.",
+        ]
+    )
+    result = run_chat(cli, "fix the typo in greet.py\ny\n/exit\n")
+    assert result.returncode == 0, result.stderr
+    assert target.read_text() == "print('hello')\n"
+    assert "greet.py" in result.stderr  # the approval prompt named the file
+    assert "Fixed the typo." in result.stdout
+    tool_result = [
+        m for m in ollama_server.last_request("/api/chat").json["messages"] if m["role"] == "tool"
+    ]
+    assert tool_result and "greet.py" in tool_result[0]["content"]
+
+
+def test_chat_tools_leave_the_file_alone_when_the_user_says_no(
+    cli: CliEnv, ollama_server: OllamaTestServer
+) -> None:
+    target = cli.workspace / "greet.py"
+    target.write_text("print('helo')\n")
+    ollama_server.script_chat(
+        [
+            tool_call(
+                "edit_file",
+                {"path": "greet.py", "old_string": "helo", "new_string": "hello"},
+            ),
+            "Understood, I left it.",
+        ]
+    )
+    result = run_chat(cli, "fix the typo in greet.py\nn\n/exit\n")
+    assert result.returncode == 0, result.stderr
+    assert target.read_text() == "print('helo')\n"
+    tool_result = [
+        m for m in ollama_server.last_request("/api/chat").json["messages"] if m["role"] == "tool"
+    ]
+    assert "declined" in tool_result[0]["content"].lower()
