@@ -126,11 +126,15 @@ function H.wait(predicate, message, timeout_ms)
   return value
 end
 
---- Edit a file in the child and wait for the Trust client to attach and initialize.
-function H.edit(name, lines)
+--- Edit a file in the child and wait for the Trust client to attach and initialize
+--- (`opts.wait = false`: return at once).
+function H.edit(name, lines, opts)
   local path = H.workdir .. "/" .. name
   vim.fn.writefile(lines, path)
   H.cmd("edit " .. vim.fn.fnameescape(path))
+  if opts and opts.wait == false then
+    return path
+  end
   H.wait(function()
     return H.lua([[
       for _, c in pairs(vim.lsp.buf_get_clients(0)) do

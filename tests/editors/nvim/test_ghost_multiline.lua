@@ -6,8 +6,9 @@ local G = require("ghost_helpers")
 
 H.run("multi-line ghost text", function()
   H.start_child()
-  H.edit("total.py", { "", "", "print(total([1, 2]))" })
-
+  -- Type at once after opening the file: the server may still be starting (the plugin then
+  -- asks again once it has initialized).
+  H.edit("total.py", { "", "", "print(total([1, 2]))" }, { wait = false })
   local typed = "def total(xs):"
   H.input("ggi" .. typed)
   local mark = G.wait_for_ghost()

@@ -167,6 +167,17 @@ function M.request(bufnr)
   if not client then
     return
   end
+  if not client.initialized then
+    -- Typing right after opening a file: ask again once the server has initialized.
+    state.waits = (state.waits or 0) + 1
+    if state.waits <= 100 then
+      state.timer:start(100, 0, vim.schedule_wrap(function()
+        M.request(bufnr)
+      end))
+    end
+    return
+  end
+  state.waits = 0
   cancel(bufnr)
   local params = vim.lsp.util.make_position_params(0, client.offset_encoding or "utf-16")
   params.context = { triggerKind = AUTOMATIC }
