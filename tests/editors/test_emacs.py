@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require_tool
-from tests.editors.test_nvim import trust_lsp_command
+from tests.editors.helpers import trust_lsp_command
 from tests.fakes.ollama_server import OllamaTestServer
 
 pytestmark = pytest.mark.editor

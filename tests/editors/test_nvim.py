@@ -12,13 +12,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import require_tool
+from tests.editors.helpers import trust_lsp_command
 from tests.fakes.ollama_server import OllamaTestServer
 
 pytestmark = pytest.mark.editor
@@ -27,14 +27,6 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 SCRIPTS = HERE / "nvim"
 TIMEOUT_S = 120
-
-
-def trust_lsp_command() -> str:
-    """The trust-lsp next to the running Python (the project's .venv), else on PATH."""
-    candidate = Path(sys.executable).parent / "trust-lsp"
-    if candidate.exists():
-        return str(candidate)
-    return require_tool("trust-lsp", "the Neovim tests run the real server")
 
 
 def run_lua(

@@ -17,7 +17,7 @@ import pytest
 from pydantic import BaseModel
 
 from tests.conftest import require_tool
-from tests.editors.test_nvim import trust_lsp_command
+from tests.editors.helpers import trust_lsp_command
 from tests.fakes.ollama_server import OllamaTestServer
 from trust_lsp.config.settings import Settings
 
