@@ -7,7 +7,10 @@ its model with plain CPU buffers; otherwise it runs unchanged.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import runpy
+import signal
 import sys
 from pathlib import Path
 
@@ -23,7 +26,16 @@ def _model_arg(argv: list[str]) -> Path | None:
     return None
 
 
+def _die_with_parent() -> None:
+    """Get SIGTERM when the process that started this one dies: no orphaned servers."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def main() -> None:
+    _die_with_parent()
     model = _model_arg(sys.argv[1:])
     safe = model is None or extra_buffers_safe(model)
     with load_guard(use_extra_bufts=safe):

@@ -14,11 +14,9 @@ fails them under TRUST_REQUIRE_ALL=1 (as `require_tool` does for executables).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import importlib
 import importlib.util
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -51,14 +49,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM when the test process dies (no orphaned servers)."""
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 @pytest.fixture(scope="session")
@@ -107,7 +97,6 @@ def llama_server(gguf_path: Path) -> Iterator[str]:
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,
-        preexec_fn=_die_with_parent,
     )
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
