@@ -82,6 +82,8 @@ def run_lua(
 
 def assert_passed(result: subprocess.CompletedProcess[str]) -> None:
     print(result.stdout)  # the checks that ran, shown with -rP / -s
+    if result.returncode == 0 and "\nSKIP: " in "\n" + result.stdout:
+        pytest.skip(result.stdout.split("SKIP: ", 1)[1].splitlines()[0])
     assert result.returncode == 0, f"Lua test failed (exit {result.returncode}):\n{result.stdout}"
     assert " passed, 0 failed" in result.stdout, result.stdout
 
@@ -93,6 +95,13 @@ def test_ghost_text_shows_the_servers_completion_and_accepts_it(
     result = run_lua("test_ghost_text.lua", ollama_server, tmp_path, {"expected_ghost": "a + b"})
     assert_passed(result)
     assert ollama_server.requests_to("/api/generate"), "completions came from the test server"
+
+
+def test_native_inline_completion_when_neovim_has_it(
+    ollama_server: OllamaTestServer, tmp_path: Path
+) -> None:
+    ollama_server.script_generate(["a + b"] * 50)
+    assert_passed(run_lua("test_ghost_native.lua", ollama_server, tmp_path, {"native": True}))
 
 
 def test_multiline_ghost_text_uses_virt_lines(

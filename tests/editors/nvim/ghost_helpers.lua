@@ -26,7 +26,7 @@ local EXTMARK_TEXT = [[
 local DIRECT_REQUEST = [[
   _G.direct = nil
   local client
-  for _, c in pairs(vim.lsp.buf_get_clients(0)) do if c.name == "trust" then client = c end end
+  for _, c in pairs(require("trust.compat").buf_clients(0)) do if c.name == "trust" then client = c end end
   local params = vim.lsp.util.make_position_params(0, client.offset_encoding)
   params.context = { triggerKind = 1 }
   require("trust.compat").request(client, "textDocument/inlineCompletion", params, function(err, result)
