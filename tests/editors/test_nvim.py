@@ -125,10 +125,10 @@ def test_chat_streams_the_answer_in_order_and_stops(
     reply = "Hello! This answer streams in **order**,\nword by word, into the chat buffer."
     long_reply = " ".join(f"word{i}" for i in range(400))
     ollama_server.token_delay_s = 0.03
-    ollama_server.script_chat([reply, long_reply])
-    result = run_lua(
-        "test_chat.lua", ollama_server, tmp_path, {"reply": reply, "long_reply": long_reply}
-    )
+    short_reply = "Short answer."
+    ollama_server.script_chat([reply, long_reply, long_reply, short_reply])
+    data = {"reply": reply, "long_reply": long_reply, "short_reply": short_reply}
+    result = run_lua("test_chat.lua", ollama_server, tmp_path, data)
     assert_passed(result)
     # Stopping closed the stream to the backend (Ollama stops generating).
     ollama_server.wait_for(lambda: len(ollama_server.disconnects) >= 1, timeout=10)

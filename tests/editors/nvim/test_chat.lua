@@ -88,4 +88,20 @@ H.run("chat", function()
   H.ok(#partial > 0 and #partial < #H.data.long_reply, "only part of the long answer arrived")
   H.ok(stopped:find("stopped", 1, true) ~= nil, "the answer is marked as stopped")
   H.ok(H.lua("return require('trust.chat').state.running == nil"), "no request is running")
+
+  -- A new question while an answer streams: the old one is stopped first, in its place.
+  local before = #H.lua("return _G.snapshots")
+  H.cmd("TrustChat another long story")
+  H.wait(function()
+    return #H.lua("return _G.snapshots") > before
+  end, "the third answer starts streaming")
+  H.cmd("TrustChat short please")
+  H.wait(function()
+    return H.lua("return _G.done") >= 4
+  end, "the interrupted and the new answer finish")
+  local text = chat_text()
+  local last_question = text:find("## You\n\nshort please", 1, true)
+  local stopped_mark = text:find("_(stopped)_\n\n## You\n\nshort please", 1, true)
+  H.ok(last_question ~= nil and stopped_mark ~= nil, "the interrupted answer is marked stopped before the new question")
+  H.eq(answer_of(text), H.data.short_reply, "the new question gets its own, whole answer")
 end)

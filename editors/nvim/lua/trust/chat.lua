@@ -51,7 +51,9 @@ local function buffer()
   vim.bo[buf].filetype = "markdown"
   vim.bo[buf].bufhidden = "hide"
   vim.bo[buf].swapfile = false
-  vim.keymap.set("n", "<C-c>", M.stop, { buffer = buf, desc = "Trust: stop the answer" })
+  vim.keymap.set("n", "<C-c>", function()
+    M.stop()
+  end, { buffer = buf, desc = "Trust: stop the answer" })
   M.state.buf = buf
   return buf
 end
@@ -170,7 +172,7 @@ end
 --- `args` holds `prompt` and optionally `uri` and `range`; `label` is shown under the prompt.
 function M.send(command, args, label)
   if M.state.running then
-    M.stop()
+    M.stop({ now = true })
   end
   M.open()
   local buf = buffer()
@@ -235,7 +237,8 @@ function M.send(command, args, label)
 end
 
 --- :TrustChatStop — cancel the request (`$/cancelRequest`); the partial answer stays.
-function M.stop()
+--- `opts.now`: mark the turn stopped at once (a new question follows right away).
+function M.stop(opts)
   local turn = M.state.running
   if not turn or turn.finished then
     return
@@ -243,6 +246,10 @@ function M.stop()
   turn.stopped = true
   if turn.client and turn.id then
     require("trust.compat").cancel_request(turn.client, turn.id)
+  end
+  if opts and opts.now then
+    finish(turn, { "", "_(stopped)_" })
+    return
   end
   -- Neovim drops the reply of a cancelled request; if the server answers with the partial
   -- result instead, that reply finishes the turn. Otherwise finish it here.
@@ -275,7 +282,7 @@ end
 
 --- :TrustChatNew — forget the session (the server starts a fresh one).
 function M.new_session()
-  M.stop()
+  M.stop({ now = true })
   M.state.session_id = nil
   trust().execute("trust.newSession", {}, function(err, result)
     if not err and type(result) == "table" and type(result.sessionId) == "string" then
