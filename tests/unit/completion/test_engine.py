@@ -387,7 +387,19 @@ async def test_prompt_has_snippets_of_other_documents_most_recent_first(
     assert prefix.index("# Path: w/h.py") < prefix.index("# Path: w/main.py")
 
 
-async def test_timeout_gives_what_arrived_or_nothing(
+async def test_timeout_gives_the_complete_lines_that_arrived(
+    clock: ManualClock, make_settings: SettingsFactory
+) -> None:
+    generator = FakeGenerator(["\n    y = 1\n    ret", "urn y"], hold=True)
+    engine = engine_for(generator, clock, make_settings, timeout_s=0.05)
+    task = asyncio.ensure_future(engine.complete(*at_end("def f():")))
+    await settle()
+    await clock.advance(1)
+    assert await asyncio.wait_for(task, 5) == [Suggestion("\n    y = 1")]
+    assert generator.streams[0].closed_early
+
+
+async def test_timeout_of_a_single_line_gives_nothing(
     clock: ManualClock, make_settings: SettingsFactory
 ) -> None:
     generator = FakeGenerator(["sum(xs)", " + 1"], hold=True)
@@ -395,8 +407,28 @@ async def test_timeout_gives_what_arrived_or_nothing(
     task = asyncio.ensure_future(engine.complete(*at_end(BASE)))
     await settle()
     await clock.advance(1)
-    assert await asyncio.wait_for(task, 5) == [Suggestion("sum(xs)")]
+    assert await asyncio.wait_for(task, 5) == []  # "sum(xs" could end mid-word
+
+
+async def test_complete_lines_of_a_cancelled_stream_serve_a_return_to_its_path(
+    clock: ManualClock, make_settings: SettingsFactory
+) -> None:
+    # Typing along a multi-line generation, a typo cancels it; after the backspace the
+    # lines that had arrived are served from the cache.
+    generator = FakeGenerator(["\n    total = 0\n", "    return total"], hold=True)
+    engine = engine_for(generator, clock, make_settings)
+    opener = "def f(xs):"
+    task = asyncio.ensure_future(engine.complete(*at_end(opener)))
+    await settle()
+    await clock.advance(1)
+    typo = asyncio.ensure_future(engine.complete(*at_end(opener + "\n    q")))
+    await settle()
+    assert task.result() == []
     assert generator.streams[0].closed_early
+    typo.cancel()
+    fixed = opener + "\n    "
+    assert engine.from_cache(*at_end(fixed)) == [Suggestion("total = 0")]
+    assert len(generator.requests) == 1
 
 
 async def test_cancel_close_document_and_aclose(
@@ -434,3 +466,22 @@ async def test_close_document_forgets_cached_completions(
     assert engine.from_cache(doc, offset) is not None
     engine.close_document(URI)
     assert engine.from_cache(doc, offset) is None
+
+
+async def test_debounce_adapts_to_a_slow_typist(
+    clock: ManualClock, make_settings: SettingsFactory
+) -> None:
+    generator = FakeGenerator(["sum(xs)"])
+    engine = engine_for(generator, clock, make_settings, debounce_ms=100)
+    tasks = []
+    for i in range(10):  # one key every 140 ms: slower than the 100 ms debounce
+        if i == 5:
+            warm_up = len(generator.requests)  # the rhythm is not known at first
+        tasks.append(asyncio.ensure_future(engine.complete(*at_end(BASE + "s" * i))))
+        await settle()
+        await clock.advance(0.14)
+    # Now 1.5 × 140 ms = 210 ms, capped at 200 ms: no request between keystrokes.
+    assert len(generator.requests) == warm_up
+    await clock.advance(0.06)
+    assert len(generator.requests) == warm_up + 1
+    await asyncio.gather(*tasks)

@@ -137,7 +137,8 @@ def test_cut_at_closing_fence(text: str, language: str, expected: str) -> None:
         (" 1", "x = ", "1"),
         ("\t1", "x =\t", "1"),
         (" 1", "x =", " 1"),
-        ("    return x", "def f():\n    ", "return x"),
+        ("  return x", "def f():\n  ", "  return x"),  # the rest of the indentation
+        ("  return x", "def f():\n", "  return x"),
         ("\n    return x", "def f(): ", "\n    return x"),  # a line break is kept
     ],
 )

@@ -5,7 +5,8 @@ generation in flight:
 
 - `complete()` (inline completion) answers from the cache when it can (exact position or
   typed along a cached suggestion), shares a generation in flight when the user types along
-  it, and otherwise waits `completion.debounce_ms` before asking the generator. A newer
+  it, and otherwise waits `completion.debounce_ms` before asking the generator (longer for a
+  slow typist: 1.5 × their usual pause between keys, at most twice the setting). A newer
   `complete()` for the same document supersedes the older one, which returns `[]` at once;
   a generation nobody follows any more is cancelled, which closes the backend stream.
 - `from_cache()` answers instantly, without the backend (classic completion).
@@ -37,7 +38,13 @@ from trust_lsp.features.completion.postprocess import (
     postprocess,
     stop_sequences,
 )
-from trust_lsp.features.completion.scheduler import Generation, Tickets, unless_superseded
+from trust_lsp.features.completion.scheduler import (
+    Generation,
+    KeystrokeRhythm,
+    Tickets,
+    adaptive_debounce,
+    unless_superseded,
+)
 from trust_lsp.features.completion.types import DocumentSnapshot, Suggestion
 
 logger = logging.getLogger(__name__)
@@ -106,6 +113,7 @@ class CompletionEngine:
         self._background: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[object]] = set()
         self._edited: dict[str, float] = {}
+        self._rhythm = KeystrokeRhythm()
         self._last_failure: tuple[str, float] | None = None
 
     # --- public API -------------------------------------------------------------------------
@@ -125,10 +133,14 @@ class CompletionEngine:
         cfg = self._settings().completion
         ticket = self._tickets.take(doc.uri)
         self.note_edit(doc.uri)
+        self._rhythm.note(doc.uri, self._clock())
         try:
             if not cfg.enabled:
                 return []
             cursor = self._cursor(doc, offset, cfg)
+            logger.debug(
+                "complete %s v%d at %d (%s)", doc.uri, doc.version, offset, cursor.ctx.mode
+            )
             debounced = False
             while True:
                 found = self._cache.get(doc.uri, cursor.before, cursor.after)
@@ -140,12 +152,13 @@ class CompletionEngine:
                 if generation is None:
                     if not debounced:
                         debounced = True
-                        pause = self._sleep(cfg.debounce_ms / 1000)
+                        pause = self._sleep(self._debounce_s(doc.uri, cfg))
                         done, _ = await unless_superseded(pause, ticket)
                         if not done:
                             return []
                         continue  # the cache or a generation may serve this position now
                     generation = self._start(cursor, others, cfg, keep=False)
+                    logger.debug("completion request for %s at %d", doc.uri, cursor.offset)
                 generation.waiters += 1
                 try:
                     done, result = await unless_superseded(_outcome(generation), ticket)
@@ -189,6 +202,7 @@ class CompletionEngine:
         if not cfg.enabled:
             return
         self.note_edit(doc.uri)
+        self._rhythm.note(doc.uri, self._clock())
         previous = self._background.pop(doc.uri, None)
         if previous is not None:
             previous.cancel()
@@ -225,6 +239,7 @@ class CompletionEngine:
         self.cancel(uri)
         self._cache.evict(uri)
         self._edited.pop(uri, None)
+        self._rhythm.forget(uri)
 
     def close(self) -> None:
         """Cancel everything (waiting requests return `[]`). Does not wait."""
@@ -255,6 +270,9 @@ class CompletionEngine:
             stops=stop_sequences(mode, doc.language_id),
         )
         return _Cursor(doc, offset, CursorKey.of(doc.uri, before, after), ctx)
+
+    def _debounce_s(self, uri: str, cfg: CompletionSettings) -> float:
+        return adaptive_debounce(cfg.debounce_ms / 1000, self._rhythm.intervals(uri))
 
     def _shareable(self, cursor: _Cursor) -> Generation | None:
         """The document's generation in flight if this cursor follows it; a generation the
@@ -312,10 +330,12 @@ class CompletionEngine:
         try:
             async with asyncio.timeout(timeout_s):
                 await self._consume(generation, request)
+        except asyncio.CancelledError:
+            self._salvage(generation)
+            raise
         except TimeoutError:
             self._log_failure(uri, f"no complete answer within {timeout_s:g} s")
-            if not generation.partial:
-                return None
+            return self._salvage(generation)
         except TrustError as error:
             self._log_failure(uri, str(error))
             return None
@@ -326,6 +346,22 @@ class CompletionEngine:
         result = () if suggestion is None else (suggestion,)
         self._cache.put(generation.key, result)
         return result
+
+    def _salvage(self, generation: Generation) -> tuple[Suggestion, ...] | None:
+        """Cache the complete lines of a stream that was cut short.
+
+        A user who typed a wrong key and deleted it is back on this generation's path: the
+        lines that had arrived are then served from the cache instead of being paid for
+        again. The incomplete last line is dropped (it may end mid-word).
+        """
+        newline = generation.partial.rfind("\n")
+        if newline <= 0:
+            return None
+        suggestion = postprocess(generation.partial[:newline], generation.ctx)
+        if suggestion is None:
+            return None
+        self._cache.put(generation.key, (suggestion,))
+        return (suggestion,)
 
     async def _consume(self, generation: Generation, request: GenerationRequest) -> None:
         stream = self._generator.stream(request)
@@ -362,7 +398,7 @@ class CompletionEngine:
                 generation.keep = True
                 return
             if first:
-                await self._sleep(cfg.debounce_ms / 1000)
+                await self._sleep(self._debounce_s(cursor.doc.uri, cfg))
         self._start(cursor, others, cfg, keep=True)
 
     def _forget_background(self, uri: str, task: asyncio.Task[None]) -> None:

@@ -183,8 +183,13 @@ def strip_opening_fence(text: str, language_id: str = "") -> str:
 
 
 def strip_duplicate_space(text: str, prefix: str) -> str:
-    """Remove leading blanks when the text before the cursor already ends with a blank."""
-    if prefix[-1:] in (" ", "\t"):
+    """Remove leading blanks when the code before the cursor already ends with a blank.
+
+    Not in indentation: on a line holding only blanks so far, more leading blanks in the
+    output are the rest of the indentation.
+    """
+    line = prefix[prefix.rfind("\n") + 1 :]
+    if line[-1:] in (" ", "\t") and line.strip():
         return text.lstrip(" \t")
     return text
 

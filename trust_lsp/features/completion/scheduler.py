@@ -9,7 +9,9 @@ it runs for the cache, in the background).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+import math
+from collections import deque
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -24,6 +26,56 @@ MAX_TYPED_ALONG = 256
 # How many characters a request may be ahead of the streamed output and still share it: a
 # slow stream the user keeps typing past is not worth waiting for.
 TYPED_AHEAD = 2
+
+# Adaptive debounce: wait at least this many times the typist's usual pause between keys
+# (90th percentile of the recent ones), so that a slow typist (or a jittery connection)
+# does not start a generation between two keystrokes; never more than ADAPTIVE_MAX_FACTOR
+# times the configured debounce.
+ADAPTIVE_FACTOR = 1.5
+ADAPTIVE_MAX_FACTOR = 2.0
+KEYSTROKE_HISTORY = 16
+MIN_KEYSTROKE_SAMPLES = 4
+# Longer gaps are pauses, not typing rhythm.
+TYPING_GAP_LIMIT_S = 1.0
+
+
+def adaptive_debounce(configured_s: float, intervals: Sequence[float]) -> float:
+    """The debounce for a typist whose recent keystroke intervals are `intervals`.
+
+    The configured value, raised to 1.5 × the 90th percentile of the intervals (pauses of
+    a second or more left out), at most 2 × the configured value. With fewer than 4
+    intervals, or a configured 0, the configured value.
+    """
+    typing = sorted(i for i in intervals if 0 <= i < TYPING_GAP_LIMIT_S)
+    if configured_s <= 0 or len(typing) < MIN_KEYSTROKE_SAMPLES:
+        return configured_s
+    p90 = typing[math.ceil(0.9 * len(typing)) - 1]  # nearest rank
+    return min(max(configured_s, ADAPTIVE_FACTOR * p90), ADAPTIVE_MAX_FACTOR * configured_s)
+
+
+class KeystrokeRhythm:
+    """Recent intervals between requests of each document (one request per keystroke)."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}
+        self._intervals: dict[str, deque[float]] = {}
+
+    def note(self, uri: str, now: float) -> None:
+        """A request (keystroke) for `uri` at `now`."""
+        last = self._last.get(uri)
+        self._last[uri] = now
+        if last is not None:
+            history = self._intervals.setdefault(uri, deque(maxlen=KEYSTROKE_HISTORY))
+            history.append(now - last)
+
+    def intervals(self, uri: str) -> Sequence[float]:
+        """The recent intervals of `uri`, oldest first."""
+        return tuple(self._intervals.get(uri, ()))
+
+    def forget(self, uri: str) -> None:
+        """Drop a closed document's history."""
+        self._last.pop(uri, None)
+        self._intervals.pop(uri, None)
 
 
 @dataclass(eq=False)
