@@ -149,8 +149,9 @@ async def test_cancellation_stops_generation_at_the_next_token(backend: LocalBac
             break
         await asyncio.sleep(0.05)
     assert record is not None and record.cancelled, "the generation was not cancelled"
-    # Stopped within a couple of tokens of the cancel, far from the 400 asked for.
-    assert seen <= record.tokens <= seen + 3
+    # Stopped within a few tokens of the cancel (those already queued for the consumer and
+    # the one in progress), far from the 400 asked for.
+    assert seen <= record.tokens <= seen + 5
     # The model lock was released: the next request runs to its end.
     short = CompletionRequest(
         model="", prefix="x = ", options=GenerationOptions(temperature=0.0, max_tokens=2)
