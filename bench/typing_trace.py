@@ -10,8 +10,9 @@ typos fixed with backspace) types a function into a Python file; every keystroke
 Printed: LSP requests, answered/unanswered, suggestions displayed (an answer is displayed
 when it arrives before the next keystroke and is not empty), backend requests (completion
 generations at the test server during the trace), backend tokens, and the tokens generated
-for answers nobody saw: streams that were cancelled, plus finished generations whose text
-never reached a displayed suggestion.
+for answers nobody saw: generations whose text never reached a displayed suggestion (and,
+of a stream cut short whose complete lines were shown from the cache, its unfinished last
+line).
 
 Targets: backend requests ≤ pauses + 2, wasted tokens ≤ 10 % of all, unanswered = 0.
 
@@ -351,24 +352,25 @@ async def run_trace(args: argparse.Namespace, model: str) -> Outcome:
     total = wasted = cancelled_streams = 0
     for request in generations:
         total += request.tokens_sent
-        if request.disconnected or not request.completed:
-            wasted += request.tokens_sent
-            cancelled_streams += 1
-            if args.verbose:
-                prompt = str(request.body.get("prompt"))
-                print(
-                    f"  cancelled at +{request.time - trace_start:.2f} s after "
-                    f"{request.tokens_sent} tokens; cursor after {prompt[-40:]!r}"
-                )
-            continue
         body = request.body
         options = body.get("options") or {}
         reply = replies.answers.get((str(body.get("prompt")), str(body.get("suffix") or "")))
         text_out = sent_text(reply or "", request.tokens_sent, list(options.get("stop") or []))
-        if not any(item.strip() and item.strip() in text_out for item in shown):
+        cut_short = request.disconnected or not request.completed
+        cancelled_streams += cut_short
+        seen = any(item.strip() and item.strip() in text_out for item in shown)
+        if not seen:
             wasted += request.tokens_sent
-            if args.verbose:
-                print(f"  never displayed: {text_out!r}")
+        elif cut_short and "\n" in text_out:
+            # The complete lines of a cut stream can be shown (from the cache); the
+            # tokens of its unfinished last line cannot.
+            wasted += len(tokenize(text_out[text_out.rfind("\n") + 1 :]))
+        if args.verbose and (cut_short or not seen):
+            how = f"cut after {request.tokens_sent} tokens" if cut_short else "complete"
+            print(
+                f"  +{request.time - trace_start:.2f} s {how}, "
+                f"{'partly shown' if seen else 'never shown'}: {text_out!r}"
+            )
     latencies = [
         (record.answered_at - record.sent_at) * 1000
         for record in sent
@@ -429,7 +431,7 @@ def main() -> None:
     parser.add_argument("--model", choices=["echo", "oracle", "both"], default="both")
     parser.add_argument("--cancel", action="store_true", help="send $/cancelRequest (VS Code)")
     parser.add_argument("--show-log", action="store_true", help="print the server's log tail")
-    parser.add_argument("--verbose", action="store_true", help="print each wasted generation")
+    parser.add_argument("--verbose", action="store_true", help="print each cut/unseen generation")
     parser.add_argument(
         "--server",
         nargs="+",

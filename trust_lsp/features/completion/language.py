@@ -105,9 +105,49 @@ _COMMENTS: dict[str, CommentStyle] = {
 }
 
 
+# File extensions callers sometimes pass instead of LSP language ids (e.g. the CLI).
+_ALIASES: dict[str, str] = {
+    "py": "python",
+    "pyi": "python",
+    "rb": "ruby",
+    "sh": "shellscript",
+    "bash": "shellscript",
+    "js": "javascript",
+    "mjs": "javascript",
+    "cjs": "javascript",
+    "jsx": "javascriptreact",
+    "ts": "typescript",
+    "tsx": "typescriptreact",
+    "rs": "rust",
+    "kt": "kotlin",
+    "kts": "kotlin",
+    "cs": "csharp",
+    "cc": "cpp",
+    "cxx": "cpp",
+    "hpp": "cpp",
+    "h": "c",
+    "hs": "haskell",
+    "ex": "elixir",
+    "exs": "elixir",
+    "md": "markdown",
+    "yml": "yaml",
+    "pl": "perl",
+    "jl": "julia",
+    "el": "commonlisp",
+    "clj": "clojure",
+    "txt": "plaintext",
+}
+
+
+def normalize_language(language_id: str) -> str:
+    """The LSP language id for `language_id`, which may also be a file extension."""
+    lowered = language_id.lower().lstrip(".")
+    return _ALIASES.get(lowered, lowered)
+
+
 def comment_style(language_id: str) -> CommentStyle | None:
     """The comment syntax of an LSP language id; None when unknown (e.g. plaintext)."""
-    return _COMMENTS.get(language_id.lower())
+    return _COMMENTS.get(normalize_language(language_id))
 
 
 # Lines that start a new top-level unit: in multi-line mode the model should stop there
@@ -130,4 +170,4 @@ _BLOCK_STOPS: dict[str, tuple[str, ...]] = {
 
 def block_stops(language_id: str) -> tuple[str, ...]:
     """Stop sequences that end a multi-line completion at the next top-level unit."""
-    return _BLOCK_STOPS.get(language_id.lower(), ())
+    return _BLOCK_STOPS.get(normalize_language(language_id), ())

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from trust_lsp.features.completion.language import block_stops
+from trust_lsp.features.completion.language import block_stops, normalize_language
 from trust_lsp.features.completion.types import Suggestion
 
 Mode = Literal["none", "single", "multi"]
@@ -171,7 +171,7 @@ def strip_leading_tokens(text: str) -> str:
 
 def strip_opening_fence(text: str, language_id: str = "") -> str:
     """Drop an opening Markdown code fence line (```python) at the start of the output."""
-    if language_id.lower() in _MARKDOWN_LIKE:
+    if normalize_language(language_id) in _MARKDOWN_LIKE:
         return text
     stripped = text.lstrip()
     if not stripped.startswith("```"):
@@ -214,7 +214,7 @@ def cut_at_stops(text: str, stops: Sequence[str]) -> str:
 
 def cut_at_closing_fence(text: str, language_id: str = "") -> str:
     """Cut at a line that starts with ``` (the end of a fenced answer)."""
-    if language_id.lower() in _MARKDOWN_LIKE:
+    if normalize_language(language_id) in _MARKDOWN_LIKE:
         return text
     match = re.search(r"(^|\n)[ \t]*```", text)
     return text if match is None else text[: match.start()]
