@@ -191,3 +191,29 @@ def test_build_prompt_clamps_offset() -> None:
     prompt = cx.build_prompt(doc("abc"), 99, CompletionSettings())
     assert prompt.prefix.endswith("abc")
     assert prompt.suffix == ""
+
+
+def test_window_index_reuses_a_version_and_reindexes_a_new_one() -> None:
+    index = cx.WindowIndex(max_documents=2)
+    first = doc("alpha_one = 1\n", uri="file:///a")
+    windows = index.windows(first)
+    assert index.windows(first) is windows
+    changed = doc("beta_two = 2\n", uri="file:///a")
+    changed = DocumentSnapshot(changed.uri, changed.text, "python", 2, None)
+    assert index.windows(changed)[0].identifiers == {"beta_two"}
+    index.windows(doc("x = 1\n", uri="file:///b"))
+    index.windows(doc("y = 1\n", uri="file:///c"))  # evicts the least recently used
+    assert index.windows(changed) is not windows
+    index.forget("file:///c")
+
+
+def test_ranking_with_and_without_index_agree() -> None:
+    others = [
+        doc("def compute_total(xs):\n    return sum(xs)\n" * 30, uri=f"file:///o{i}", path=f"/o{i}")
+        for i in range(3)
+    ]
+    cursor = "total = compute_total(values)"
+    plain = cx.rank_snippets(cursor, others)
+    indexed = cx.rank_snippets(cursor, others, cx.WindowIndex())
+    assert plain == indexed
+    assert plain

@@ -485,3 +485,23 @@ async def test_debounce_adapts_to_a_slow_typist(
     await clock.advance(0.06)
     assert len(generator.requests) == warm_up + 1
     await asyncio.gather(*tasks)
+
+
+async def test_a_suggestion_typed_along_is_counted_as_shown_once(
+    clock: ManualClock, make_settings: SettingsFactory, metrics: Metrics
+) -> None:
+    generator = FakeGenerator(["sum(xs) + 1"])
+    engine = engine_for(generator, clock, make_settings, metrics)
+    task = asyncio.ensure_future(engine.complete(*at_end(BASE)))
+    await settle()
+    await clock.advance(1)
+    await task
+    for typed in ["s", "su", "sum("]:
+        assert await engine.complete(*at_end(BASE + typed))
+    assert engine.from_cache(*at_end(BASE + "sum(x"))
+    assert metrics.shown == 1
+    task = asyncio.ensure_future(engine.complete(*at_end(BASE + "max(")))
+    await settle()
+    await clock.advance(1)
+    assert await task  # a new suggestion
+    assert metrics.shown == 2

@@ -30,7 +30,7 @@ from trust_lsp.config.settings import CompletionSettings, Settings
 from trust_lsp.core.types import GenerationRequest, GeneratorEvent, RequestKind, Selected
 from trust_lsp.errors import TrustError
 from trust_lsp.features.completion.cache import CompletionCache, CursorKey
-from trust_lsp.features.completion.context import build_prompt
+from trust_lsp.features.completion.context import WindowIndex, build_prompt
 from trust_lsp.features.completion.postprocess import (
     CursorContext,
     completion_mode,
@@ -55,6 +55,8 @@ _T = TypeVar("_T")
 CURSOR_WINDOW_CHARS = 4096
 # The same failure is logged at WARNING once per this many seconds, then at DEBUG.
 FAILURE_LOG_INTERVAL_S = 60.0
+# How much of "text before the cursor + suggestion" identifies a suggestion for counting.
+SHOWN_IDENTITY_CHARS = 256
 
 
 class CompletionGenerator(Protocol):
@@ -114,6 +116,8 @@ class CompletionEngine:
         self._tasks: set[asyncio.Task[object]] = set()
         self._edited: dict[str, float] = {}
         self._rhythm = KeystrokeRhythm()
+        self._windows = WindowIndex()
+        self._last_shown: dict[str, str] = {}
         self._last_failure: tuple[str, float] | None = None
 
     # --- public API -------------------------------------------------------------------------
@@ -145,7 +149,7 @@ class CompletionEngine:
             while True:
                 found = self._cache.get(doc.uri, cursor.before, cursor.after)
                 if found is not None:
-                    return self._shown(found)
+                    return self._shown(cursor, found)
                 if cursor.ctx.mode == "none":
                     return []
                 generation = self._shareable(cursor)
@@ -167,7 +171,7 @@ class CompletionEngine:
                 if not done or result is None:
                     return []
                 if generation.key == cursor.key:
-                    return self._shown(list(result))
+                    return self._shown(cursor, list(result))
                 # Shared along typed text: the loop serves the rest of the suggestion from
                 # the cache, or (when the output went elsewhere) asks again at once.
                 debounced = True
@@ -184,7 +188,7 @@ class CompletionEngine:
             return []
         cursor = self._cursor(doc, offset, cfg)
         found = self._cache.get(doc.uri, cursor.before, cursor.after)
-        return None if found is None else self._shown(found)
+        return None if found is None else self._shown(cursor, found)
 
     def complete_in_background(
         self,
@@ -240,6 +244,8 @@ class CompletionEngine:
         self._cache.evict(uri)
         self._edited.pop(uri, None)
         self._rhythm.forget(uri)
+        self._windows.forget(uri)
+        self._last_shown.pop(uri, None)
 
     def close(self) -> None:
         """Cancel everything (waiting requests return `[]`). Does not wait."""
@@ -295,7 +301,9 @@ class CompletionEngine:
         keep: bool,
     ) -> Generation:
         uri = cursor.doc.uri
-        prompt = build_prompt(cursor.doc, cursor.offset, cfg, self._by_recency(others))
+        prompt = build_prompt(
+            cursor.doc, cursor.offset, cfg, self._by_recency(others), self._windows
+        )
         request = GenerationRequest(
             kind=RequestKind.COMPLETION,
             completion=prompt,
@@ -420,8 +428,16 @@ class CompletionEngine:
             key=lambda d: (-self._edited.get(d.uri, float("-inf")), order[id(d)]),
         )
 
-    def _shown(self, suggestions: list[Suggestion]) -> list[Suggestion]:
-        if suggestions and self._metrics is not None:
+    def _shown(self, cursor: _Cursor, suggestions: list[Suggestion]) -> list[Suggestion]:
+        """Count suggestions shown, each once: typing along a suggestion shows its rest
+        again and again, but it is still the same suggestion (acceptance = accepted/shown).
+        """
+        if not suggestions or self._metrics is None:
+            return suggestions
+        # The text the suggestion would complete to is the same while typing along it.
+        completed = (cursor.before + suggestions[0].text)[-SHOWN_IDENTITY_CHARS:]
+        if self._last_shown.get(cursor.doc.uri) != completed:
+            self._last_shown[cursor.doc.uri] = completed
             self._metrics.record_completion_shown(len(suggestions))
         return suggestions
 
