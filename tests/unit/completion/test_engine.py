@@ -505,3 +505,24 @@ async def test_a_suggestion_typed_along_is_counted_as_shown_once(
     await clock.advance(1)
     assert await task  # a new suggestion
     assert metrics.shown == 2
+
+
+async def test_a_bug_in_prompt_building_gives_an_empty_list(
+    clock: ManualClock,
+    make_settings: SettingsFactory,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ValueError("bug")
+
+    monkeypatch.setattr("trust_lsp.features.completion.engine.build_prompt", broken)
+    generator = FakeGenerator(["x"])
+    engine = engine_for(generator, clock, make_settings)
+    with caplog.at_level(logging.ERROR, logger="trust_lsp.features.completion.engine"):
+        task = asyncio.ensure_future(engine.complete(*at_end(BASE)))
+        await settle()
+        await clock.advance(1)
+        assert await task == []
+    assert "(a bug)" in caplog.text
+    assert generator.requests == []

@@ -301,22 +301,8 @@ class CompletionEngine:
         keep: bool,
     ) -> Generation:
         uri = cursor.doc.uri
-        prompt = build_prompt(
-            cursor.doc, cursor.offset, cfg, self._by_recency(others), self._windows
-        )
-        request = GenerationRequest(
-            kind=RequestKind.COMPLETION,
-            completion=prompt,
-            options=GenerationOptions(
-                max_tokens=cfg.max_tokens,
-                temperature=cfg.temperature,
-                stop=cursor.ctx.stops,
-            ),
-            group=uri,
-            timeout_s=cfg.timeout_s,
-        )
         generation = Generation(key=cursor.key, ctx=cursor.ctx, keep=keep)
-        task = self._spawn(self._generate(generation, request, cfg.timeout_s))
+        task = self._spawn(self._generate(generation, cursor, others, cfg))
         generation.task = task
         self._inflight[uri] = generation
 
@@ -327,22 +313,45 @@ class CompletionEngine:
         task.add_done_callback(finished)
         return generation
 
-    async def _generate(
-        self, generation: Generation, request: GenerationRequest, timeout_s: float
-    ) -> tuple[Suggestion, ...] | None:
-        """Stream one generation; its post-processed result goes to the cache.
+    def _request(
+        self, cursor: _Cursor, others: Sequence[DocumentSnapshot], cfg: CompletionSettings
+    ) -> GenerationRequest:
+        prompt = build_prompt(
+            cursor.doc, cursor.offset, cfg, self._by_recency(others), self._windows
+        )
+        return GenerationRequest(
+            kind=RequestKind.COMPLETION,
+            completion=prompt,
+            options=GenerationOptions(
+                max_tokens=cfg.max_tokens,
+                temperature=cfg.temperature,
+                stop=cursor.ctx.stops,
+            ),
+            group=cursor.doc.uri,
+            timeout_s=cfg.timeout_s,
+        )
 
-        None means it failed (logged; not cached, so the next request tries again).
+    async def _generate(
+        self,
+        generation: Generation,
+        cursor: _Cursor,
+        others: Sequence[DocumentSnapshot],
+        cfg: CompletionSettings,
+    ) -> tuple[Suggestion, ...] | None:
+        """Build the prompt and stream one generation; the post-processed result goes to
+        the cache. None means it failed (logged; not cached, so the next request retries).
         """
         uri = generation.key.uri
         try:
-            async with asyncio.timeout(timeout_s):
+            request = self._request(cursor, others, cfg)
+            async with asyncio.timeout(cfg.timeout_s):
                 await self._consume(generation, request)
+            suggestion = postprocess(generation.partial, generation.ctx)
         except asyncio.CancelledError:
             self._salvage(generation)
             raise
         except TimeoutError:
-            self._log_failure(uri, f"no complete answer within {timeout_s:g} s")
+            self._log_failure(uri, f"no complete answer within {cfg.timeout_s:g} s")
             return self._salvage(generation)
         except TrustError as error:
             self._log_failure(uri, str(error))
@@ -350,7 +359,6 @@ class CompletionEngine:
         except Exception:
             logger.exception("completion failed for %s (a bug)", uri)
             return None
-        suggestion = postprocess(generation.partial, generation.ctx)
         result = () if suggestion is None else (suggestion,)
         self._cache.put(generation.key, result)
         return result
@@ -365,7 +373,11 @@ class CompletionEngine:
         newline = generation.partial.rfind("\n")
         if newline <= 0:
             return None
-        suggestion = postprocess(generation.partial[:newline], generation.ctx)
+        try:
+            suggestion = postprocess(generation.partial[:newline], generation.ctx)
+        except Exception:
+            logger.exception("completion post-processing failed (a bug)")
+            return None
         if suggestion is None:
             return None
         self._cache.put(generation.key, (suggestion,))
