@@ -293,3 +293,35 @@ async def test_stale_action_is_refused(
 
     assert caught.value.code == -32801  # ContentModified
     assert model_requests(ollama_server) == []
+
+
+async def test_add_documentation_completes_a_python_docstring_in_place(
+    lsp: LanguageClient, ollama_server: OllamaTestServer, tmp_path: Path
+) -> None:
+    ollama_server.reply("Add two numbers and return the sum.")
+    uri = open_document(lsp, tmp_path / "calc.py", SOURCE)
+    action = find(await code_actions(lsp, uri, SELECTION), "Ask Trust: Add documentation")
+
+    resolved = await resolve(lsp, action)
+
+    (edit,) = edits_for(resolved.edit, uri)
+    at = types.Position(line=1, character=0)
+    assert edit.range == types.Range(start=at, end=at)
+    assert edit.new_text == '    """Add two numbers and return the sum."""\n'
+    # Filled in the middle: the prefix ends with the opening quotes, the suffix is the body.
+    body = requests_to(ollama_server, "/api/generate")[-1].body
+    assert body["prompt"].endswith('def add(a, b):\n    """')
+    assert body["suffix"].startswith("    a + b\n")
+
+
+async def test_unchanged_selection_is_not_an_edit(
+    lsp: LanguageClient, ollama_server: OllamaTestServer, tmp_path: Path
+) -> None:
+    ollama_server.reply("```python\ndef add(a, b):\n    a + b\n```")
+    uri = open_document(lsp, tmp_path / "calc.py", SOURCE)
+    action = find(await code_actions(lsp, uri, SELECTION), "Ask Trust: Refactor")
+
+    with pytest.raises(JsonRpcException) as caught:
+        await resolve(lsp, action)
+
+    assert caught.value.code == -32803 and "unchanged" in caught.value.message

@@ -8,13 +8,15 @@ Explain and Custom prompt are `trust.ask` commands.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
-from trust_lsp.core.types import RequestKind
+from trust_lsp.backends.base import GenerationOptions
+from trust_lsp.core.types import CompletionInput, GenerationRequest, RequestKind
 from trust_lsp.features.actions.catalog import (
     EDIT_KINDS,
     EXPLAIN_PROMPT,
@@ -25,15 +27,18 @@ from trust_lsp.features.actions.catalog import (
     build_edit_messages,
     diagnostic_title,
 )
-from trust_lsp.features.actions.extract import extract_code
+from trust_lsp.features.actions.docstring import docstring_from_completion, docstring_site
+from trust_lsp.features.actions.extract import extract_code, first_block_closed
 from trust_lsp.features.actions.placement import (
     FileInsert,
     Placement,
     TextChange,
+    UnusableAnswerError,
     place_action_code,
     python_module_name,
     tests_path_for,
 )
+from trust_lsp.features.chat.context import estimate_tokens
 from trust_lsp.features.chat.service import TurnProgress
 from trust_lsp.server import args
 from trust_lsp.server.app import TrustLanguageServer
@@ -45,7 +50,10 @@ from trust_lsp.server.streaming import run_streamed
 APPLY_ACTION = "trust.applyAction"
 ASK = "trust.ask"
 # Context lines around the selection given to the model (not edited).
-CONTEXT_CHARS = 1500
+CONTEXT_CHARS = 800
+DOCSTRING_PREFIX_CHARS = 4000
+DOCSTRING_SUFFIX_CHARS = 2000
+DOCSTRING_MAX_TOKENS = 160
 
 KIND_OF: dict[ActionKind, str] = {
     ActionKind.FIX_DIAGNOSTIC: "quickfix.trust",
@@ -217,43 +225,89 @@ async def compute_action_edit(
         diagnostics=messages,
         module=python_module_name(doc.path, str(root) if root else None) if doc.path else None,
     )
-    request = services.chat.build_request(build_edit_messages(kind, ctx), kind=RequestKind.ACTION)
-    turn = TurnProgress()
     title = (
         diagnostic_title(messages[0])
         if kind is ActionKind.FIX_DIAGNOSTIC and messages
         else TITLES.get(kind, "Ask Trust")
     )
+    site = (
+        docstring_site(text, start, end, doc.language_id) if kind is ActionKind.DOCUMENT else None
+    )
+    if site is not None:
+        # A Python definition: the model completes the docstring in place.
+        request = GenerationRequest(
+            kind=RequestKind.ACTION,
+            completion=CompletionInput(
+                prefix=site.prefix[-DOCSTRING_PREFIX_CHARS:],
+                suffix=site.suffix[:DOCSTRING_SUFFIX_CHARS],
+            ),
+            options=GenerationOptions(
+                temperature=services.config.settings.chat.temperature,
+                max_tokens=DOCSTRING_MAX_TOKENS,
+                stop=('"""',),
+            ),
+        )
+        until = _closes_docstring
+    else:
+        request = services.chat.build_request(
+            build_edit_messages(kind, ctx), kind=RequestKind.ACTION
+        )
+        # An edit is about as long as the selection (tests a few times longer): a model
+        # that rambles is cut off instead of running to chat.max_tokens.
+        limit = 256 + 3 * estimate_tokens(ctx.code)
+        if request.options.max_tokens is None or request.options.max_tokens > limit:
+            request = replace(request, options=replace(request.options, max_tokens=limit))
+        # The code is in the first fenced block: stop there (chatty models go on and on).
+        until = first_block_closed
+    turn = TurnProgress()
 
     async def work(on_delta: Any) -> None:
-        await services.chat.generate(request, turn, on_delta)
+        await services.chat.generate(request, turn, on_delta, until=until)
 
     _, interrupted = await run_streamed(ls, None, title, work)
     if interrupted:
         raise JsonRpcException(message="Ask Trust was cancelled", code=REQUEST_CANCELLED)
-    code = extract_code(turn.answer)
-    if code is None:
-        message = f"{title}: the model's answer ({turn.backend or 'no backend'}) contained no code"
-        ls.show_message(message, types.MessageType.Error)
-        raise request_failed(message, data={"answer": turn.answer[:4000], "backend": turn.backend})
     if doc.version != version or ls.documents.get(uri) is not doc:
         raise content_modified("The document changed while Trust was answering: ask again")
+    if site is not None:
+        docstring = docstring_from_completion(turn.answer, site.indent)
+        if docstring is None:
+            _unusable(ls, title, "the answer contained no documentation", turn)
+        placement: Placement = TextChange(site.offset, site.offset, docstring)
+        return workspace_edit(ls, doc, placement), turn
+    code = extract_code(turn.answer)
+    if code is None:
+        _unusable(ls, title, "the model's answer contained no code", turn)
     existing = None
     if kind is ActionKind.TESTS and doc.path and root is not None:
         existing = _existing_text(ls, tests_path_for(doc.path, str(root)))
-    placement = place_action_code(
-        kind,
-        text,
-        start,
-        end,
-        code,
-        path=doc.path,
-        language=doc.language_id,
-        root=str(root) if root else None,
-        existing_tests=existing,
-        can_create_files=ls.can_create_files(),
-    )
+    try:
+        placement = place_action_code(
+            kind,
+            text,
+            start,
+            end,
+            code,
+            path=doc.path,
+            language=doc.language_id,
+            root=str(root) if root else None,
+            existing_tests=existing,
+            can_create_files=ls.can_create_files(),
+        )
+    except UnusableAnswerError as exc:
+        _unusable(ls, title, str(exc), turn)
     return workspace_edit(ls, doc, placement), turn
+
+
+def _closes_docstring(text: str) -> bool:
+    return '"""' in text
+
+
+def _unusable(ls: TrustLanguageServer, title: str, why: str, turn: TurnProgress) -> NoReturn:
+    """Report an answer that cannot become an edit: a message and a RequestFailed error."""
+    message = f"{title}: {why} ({turn.backend or 'no backend'})"
+    ls.show_message(message, types.MessageType.Error)
+    raise request_failed(message, data={"answer": turn.answer[:4000], "backend": turn.backend})
 
 
 def workspace_edit(

@@ -63,6 +63,16 @@ def fenced_blocks(text: str) -> list[str]:
     return [b.rstrip("\n") for b in blocks]
 
 
+def first_block_closed(text: str) -> bool:
+    """True once `text` contains a complete fenced block (a streaming answer can stop)."""
+    opening = _FENCE.search(text)
+    if opening is None:
+        return False
+    fence = opening.group(1)
+    closing = re.compile(rf"^[ \t]*{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$", re.M)
+    return closing.search(text, opening.end() + 1) is not None
+
+
 def looks_like_code(text: str) -> bool:
     """A cheap guess whether `text` is code rather than prose."""
     lines = [line for line in text.splitlines() if line.strip()]

@@ -6,8 +6,11 @@ LSP positions of the negotiated encoding.
 - Fix, Refactor, quick fix: the code replaces the selection, re-indented to the selection's
   indentation (models tend to answer with the block dedented).
 - Add documentation: the answer is the selection with docs added → replace the selection;
-  an answer that is only the doc comment (it does not contain the selection's first line)
-  is inserted above the selection instead.
+  an answer that is only a doc comment / docstring (it does not contain the selection's
+  first line) is inserted above the selection (a Python docstring: below the `def` line).
+- An answer that cannot be the edit asked for raises `UnusableAnswerError`: documentation
+  that is code, or a rewrite that lost the name the selection defines (small models
+  sometimes rewrite the surrounding context instead of the selection).
 - Write tests: for a Python file in a workspace, into `tests/test_<module>.py` under the
   workspace root (created when missing, appended when it exists); otherwise appended to the
   end of the current document.
@@ -15,11 +18,45 @@ LSP positions of the negotiated encoding.
 
 from __future__ import annotations
 
+import re
 import textwrap
 from dataclasses import dataclass
 from pathlib import PurePath
 
 from trust_lsp.features.actions.catalog import ActionKind
+
+
+class UnusableAnswerError(ValueError):
+    """The model's code cannot be the edit asked for (e.g. it rewrote something else)."""
+
+
+_DEFINITION = re.compile(
+    r"^\s*(?:export\s+)?(?:pub(?:\([^)]*\))?\s+)?(?:async\s+)?"
+    r"(?:def|class|function|fn|func|interface|struct|enum|trait|impl)\s+([A-Za-z_]\w*)",
+    re.MULTILINE,
+)
+_DOC_LINE = re.compile(r"^\s*(?:#|//|/\*|\*|--|;|\"\"\"|\'\'\'|$)")
+
+
+def defined_names(code: str) -> list[str]:
+    """Names of the functions/classes/types `code` defines, in order."""
+    return _DEFINITION.findall(code)
+
+
+def check_rewrite(selected: str, code: str) -> None:
+    """Refuse an answer that plainly rewrote something else: when the selection defines
+    something, the rewrite must still define (or mention) its first name."""
+    names = defined_names(selected)
+    if names and not re.search(rf"\b{re.escape(names[0])}\b", code):
+        raise UnusableAnswerError(f"the answer does not contain `{names[0]}` from the selection")
+
+
+def is_documentation(code: str) -> bool:
+    """True when every line of `code` is a comment or part of a docstring."""
+    stripped = code.strip()
+    if stripped.startswith(('"""', "'''")) and stripped.endswith(('"""', "'''")):
+        return True
+    return all(_DOC_LINE.match(line) for line in stripped.splitlines())
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,11 +221,22 @@ def place_action_code(
             if can_create_files:
                 return FileInsert(target, code.strip("\n") + "\n", None)
         return append_to_document(text, code)
+    selected = text[start:end]
     if kind is ActionKind.DOCUMENT:
-        selected = text[start:end]
         first = next((line.strip() for line in selected.splitlines() if line.strip()), "")
         if first and first not in code:
+            if not is_documentation(code):
+                raise UnusableAnswerError(
+                    "the answer is neither the documented selection nor documentation"
+                )
             if code.lstrip().startswith(('"""', "'''")) and first.endswith(":"):
                 return insert_docstring(text, start, end, code)
             return insert_above_selection(text, start, code)
+    check_rewrite(selected, code)
+    if _normalized(code) == _normalized(selected):
+        raise UnusableAnswerError("the answer leaves the selection unchanged")
     return replace_selection(text, start, end, code)
+
+
+def _normalized(code: str) -> str:
+    return "\n".join(line.rstrip() for line in textwrap.dedent(code).strip("\n").split("\n"))

@@ -186,39 +186,60 @@ class ChatService:
         return answer_from(progress, session, interrupted=False)
 
     async def generate(
-        self, request: GenerationRequest, progress: TurnProgress, on_delta: Callable[[str], None]
+        self,
+        request: GenerationRequest,
+        progress: TurnProgress,
+        on_delta: Callable[[str], None],
+        *,
+        until: Callable[[str], bool] | None = None,
     ) -> None:
-        """Stream one request without history (code actions use this)."""
+        """Stream one request without history (code actions use this).
+
+        `until(text so far)` True stops the generation early (the backend stream is closed):
+        e.g. once the answer's first code block is complete.
+        """
 
         def deliver(delta: str) -> None:
             progress.text.append(delta)
             on_delta(delta)
 
-        await self._stream(request, progress, deliver)
+        await self._stream(request, progress, deliver, until=until)
 
     async def _stream(
         self,
         request: GenerationRequest,
         progress: TurnProgress,
         deliver: Callable[[str], None],
+        *,
+        until: Callable[[str], bool] | None = None,
     ) -> None:
-        async for event in self._generator.stream(request):
-            if isinstance(event, TextDelta):
-                if event.text:
-                    deliver(event.text)
-            elif isinstance(event, Selected):
-                progress.backend, progress.model, progress.cloud = (
-                    event.backend,
-                    event.model,
-                    event.cloud,
-                )
-            elif isinstance(event, Usage):
-                progress.usage = event
-            elif isinstance(event, ToolCall):
-                # No tools were offered: record what the model tried, run nothing.
-                progress.tool_calls.append(
-                    {"name": event.name, "arguments": event.raw_arguments, "executed": False}
-                )
+        stream = self._generator.stream(request)
+        try:
+            async for event in stream:
+                if isinstance(event, TextDelta):
+                    if event.text:
+                        deliver(event.text)
+                        if until is not None and until(progress.answer):
+                            return
+                elif isinstance(event, Selected):
+                    progress.backend, progress.model, progress.cloud = (
+                        event.backend,
+                        event.model,
+                        event.cloud,
+                    )
+                elif isinstance(event, Usage):
+                    progress.usage = event
+                elif isinstance(event, ToolCall):
+                    # No tools were offered: record what the model tried, run nothing.
+                    progress.tool_calls.append(
+                        {"name": event.name, "arguments": event.raw_arguments, "executed": False}
+                    )
+        finally:
+            # Close the stream now (not when it is garbage collected): that closes the
+            # backend's HTTP response or stops llama.cpp.
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
 
 def _record(
