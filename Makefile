@@ -6,12 +6,30 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: venv test lint demo bench docs clean
 
-# (Re)install when pyproject.toml changes. llama-cpp-python compiles from source the first
-# time (about 5 minutes); pip caches the built wheel, so later installs are quick.
-$(STAMP): pyproject.toml
+# llama-cpp-python has no wheel: it compiles llama.cpp with -march=native. These machines
+# advertise AMX but fault on its tile instructions (a segfault at the first decode), so the
+# wheel is built once with AMX switched off, kept in a wheelhouse outside the repo, and
+# preferred by pip over the source package (about 5 minutes the first time only).
+LLAMA_VERSION := 0.3.36
+WHEELHOUSE    := $(HOME)/.cache/trust-lsp/wheels
+LLAMA_STAMP   := $(WHEELHOUSE)/llama-cpp-python-$(LLAMA_VERSION).built
+ifeq ($(shell uname -m),x86_64)
+LLAMA_CFLAGS  := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+LLAMA_CMAKE   := -DCMAKE_C_FLAGS='$(LLAMA_CFLAGS)' -DCMAKE_CXX_FLAGS='$(LLAMA_CFLAGS)'
+endif
+
+$(LLAMA_STAMP):
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@mkdir -p $(WHEELHOUSE)
+	CMAKE_ARGS="$(LLAMA_CMAKE)" $(PY) -m pip wheel --quiet --no-deps --no-cache-dir \
+		-w $(WHEELHOUSE) 'llama-cpp-python==$(LLAMA_VERSION)'
+	@touch $(LLAMA_STAMP)
+
+# (Re)install when pyproject.toml changes.
+$(STAMP): pyproject.toml $(LLAMA_STAMP)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[local,test]'
+	$(PY) -m pip install --quiet --find-links $(WHEELHOUSE) -e '.[local,test]'
 	@touch $(STAMP)
 
 venv: $(STAMP)
