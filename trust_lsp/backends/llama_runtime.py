@@ -15,8 +15,10 @@ Everything here imports llama_cpp lazily: this module is imported on the start-u
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -128,6 +130,7 @@ def load_guard(*, use_extra_bufts: bool) -> Iterator[None]:
     low: Any = importlib.import_module("llama_cpp.llama_cpp")
 
     with _PATCH_LOCK:
+        _route_llama_log(low)
         original_params = low.llama_model_default_params
         original_high = high.suppress_stdout_stderr
         original_internals = internals.suppress_stdout_stderr
@@ -147,6 +150,34 @@ def load_guard(*, use_extra_bufts: bool) -> Iterator[None]:
             low.llama_model_default_params = original_params
             high.suppress_stdout_stderr = original_high
             internals.suppress_stdout_stderr = original_internals
+
+
+# ggml's levels: 1 DEBUG, 2 INFO, 3 WARN, 4 ERROR, 5 CONT. Its warnings are about the model
+# file ("control-looking token …"), nothing a user can act on: logged at INFO.
+_LOG_LEVELS = {3: logging.INFO, 4: logging.WARNING}
+_log_callback: list[Any] = []  # keeps the C callback alive for as long as llama.cpp may call it
+
+
+def _route_llama_log(low: Any) -> None:
+    """Send llama.cpp's own log to Python logging (`trust_lsp.llama`), once per process.
+
+    llama-cpp-python prints it to stderr unless it redirects the file descriptors, which
+    `load_guard` forbids; a terminal user should not see model-loading chatter.
+    """
+    if _log_callback:
+        return
+    logger = logging.getLogger("trust_lsp.llama")
+
+    def forward(level: int, text: bytes, user_data: Any) -> None:
+        del user_data
+        if text:
+            line = text.decode("utf-8", "replace").rstrip()
+            if line:
+                logger.log(_LOG_LEVELS.get(level, logging.DEBUG), "%s", line)
+
+    callback = low.llama_log_callback(forward)
+    _log_callback.append(callback)
+    low.llama_log_set(callback, ctypes.c_void_p(0))
 
 
 class _NoRedirect:

@@ -65,10 +65,10 @@ __all__ = [
     "LocalBackend",
     "ModelSource",
     "ensure_bundled_model",
-    "fallback_chat_format",
     "hf_hub_dirs",
     "parse_tool_call",
     "prepare_messages",
+    "render_transcript",
     "resolve_model_source",
 ]
 
@@ -239,17 +239,29 @@ def ensure_bundled_model(cache_dir: Path) -> Path:
 # --- chat formatting (pure) ------------------------------------------------------------------
 
 
-def fallback_chat_format(metadata: Mapping[str, str]) -> str:
-    """A llama-cpp-python chat format for a GGUF without a chat template, by family."""
-    arch = metadata.get("general.architecture", "").lower()
-    if arch.startswith("gemma"):
-        return "gemma"
-    if arch.startswith("llama"):
-        # Llama 3 ships a BPE tokenizer ("llama-bpe"); Llama 2 a SentencePiece one.
-        return "llama-3" if metadata.get("tokenizer.ggml.pre") == "llama-bpe" else "llama-2"
-    if arch.startswith("mistral"):
-        return "mistral-instruct"
-    return "chatml"
+TRANSCRIPT = "transcript"
+TRANSCRIPT_STOPS = ("\nQuestion:", "Question:", "\nAnswer:", "<end_of_turn>", "<eos>")
+TRANSCRIPT_REPEAT_PENALTY = 1.15
+
+
+def render_transcript(turns: Sequence[Mapping[str, str]]) -> str:
+    """A chat as a plain document, for base models (a GGUF without a chat template).
+
+    Base models continue documents: a question-and-answer transcript gets a real answer
+    where a chat template they were never trained on gets the prompt echoed back. The
+    prompt ends with "Answer:" and generation stops at the next "Question:".
+    """
+    parts: list[str] = []
+    for turn in turns:
+        content = turn["content"].strip()
+        if turn["role"] == "system":
+            parts.append(f"{content}\n\n")
+        elif turn["role"] == "user":
+            parts.append(f"Question: {content}\n")
+        else:
+            parts.append(f"Answer: {content}\n\n")
+    parts.append("Answer:")
+    return "".join(parts)
 
 
 def _tool_call_json(call: ToolCall) -> str:
@@ -588,8 +600,9 @@ class LocalBackend:
         if s.chat_format:
             chat_format = s.chat_format
         elif "tokenizer.chat_template" not in metadata:
-            chat_format = fallback_chat_format(metadata)
-        if chat_format is not None:
+            # No template: a base model. It answers a transcript, not a chat format.
+            chat_format = TRANSCRIPT
+        if chat_format is not None and chat_format != TRANSCRIPT:
             llm.chat_format = chat_format
         loaded = _Loaded(
             key=key,
@@ -801,6 +814,15 @@ class LocalBackend:
                 kwargs["grammar"] = _grammar_for(forced)
                 if request.options.max_tokens is None:
                     kwargs["max_tokens"] = _TOOL_CALL_MAX_TOKENS
+            if loaded.chat_format == TRANSCRIPT:
+                prompt = render_transcript(messages)
+                if forced is None:
+                    kwargs["stop"] = [*kwargs.get("stop", ()), *TRANSCRIPT_STOPS]
+                    kwargs.setdefault("repeat_penalty", TRANSCRIPT_REPEAT_PENALTY)
+                tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=False)
+                return _stream_tokens(
+                    llm, tokens, kwargs, cancel, _lstrip_first(emit), self._record
+                )
             return _stream_chat(llm, messages, kwargs, cancel, emit, self._record)
 
         if forced is not None:
@@ -952,6 +974,22 @@ class LocalBackend:
 
 
 # --- blocking helpers run on the worker thread -----------------------------------------------
+
+
+def _lstrip_first(emit: Callable[[object], None]) -> Callable[[object], None]:
+    """Drop the whitespace a transcript answer starts with ("Answer: …", "Answer:\n\n…")."""
+    started = False
+
+    def wrapped(item: object) -> None:
+        nonlocal started
+        if not started and isinstance(item, str):
+            item = item.lstrip()
+            if not item:
+                return
+            started = True
+        emit(item)
+
+    return wrapped
 
 
 def _stream_tokens(

@@ -74,8 +74,9 @@ class LocalSettings(_Section):
     )
     chat_format: str | None = Field(
         None,
-        description="llama.cpp chat format when the GGUF has no chat template "
-        "(empty: chosen from the model family).",
+        description="llama.cpp chat format (e.g. gemma, chatml, llama-3) for a GGUF without "
+        "a chat template. Empty: such a GGUF is taken for a base model and gets a plain "
+        "question-and-answer transcript, which base models continue far better.",
     )
 
 

@@ -14,10 +14,10 @@ from trust_lsp.backends.local import (
     BUNDLED_MODEL_NAME,
     LocalBackend,
     ModelSource,
-    fallback_chat_format,
     hf_hub_dirs,
     parse_tool_call,
     prepare_messages,
+    render_transcript,
     resolve_model_source,
 )
 from trust_lsp.config.settings import LocalSettings
@@ -90,20 +90,17 @@ def test_hf_hub_dirs_follow_huggingface_rules(tmp_path: Path) -> None:
     assert dirs == [Path("/a"), Path("/b/hub"), Path("/c/huggingface/hub")]
 
 
-@pytest.mark.parametrize(
-    ("metadata", "fmt"),
-    [
-        ({"general.architecture": "gemma3"}, "gemma"),
-        ({"general.architecture": "gemma"}, "gemma"),
-        ({"general.architecture": "llama", "tokenizer.ggml.pre": "llama-bpe"}, "llama-3"),
-        ({"general.architecture": "llama"}, "llama-2"),
-        ({"general.architecture": "qwen2"}, "chatml"),
-        ({"general.architecture": "mistral"}, "mistral-instruct"),
-        ({}, "chatml"),
-    ],
-)
-def test_fallback_chat_format(metadata: dict[str, str], fmt: str) -> None:
-    assert fallback_chat_format(metadata) == fmt
+def test_transcript_renders_a_question_and_answer_document() -> None:
+    turns = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi?"},
+        {"role": "assistant", "content": "Hello."},
+        {"role": "user", "content": " Reverse a string in Python. "},
+    ]
+    assert render_transcript(turns) == (
+        "Be brief.\n\nQuestion: Hi?\nAnswer: Hello.\n\n"
+        "Question: Reverse a string in Python.\nAnswer:"
+    )
 
 
 TOOL = ToolSpec(
