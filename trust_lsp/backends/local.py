@@ -65,6 +65,7 @@ __all__ = [
     "LocalBackend",
     "ModelSource",
     "ensure_bundled_model",
+    "grammar_schema",
     "hf_hub_dirs",
     "parse_tool_call",
     "prepare_messages",
@@ -1085,11 +1086,33 @@ def _finish(
     )
 
 
+# Keywords the grammar does not need and that blow it up: llama.cpp expands a length or
+# count limit into that many repeated rules, and a large one crashes its grammar parser (a
+# segfault, not an exception). Limits are checked by the tool layer's validation instead.
+_GRAMMAR_UNSAFE_KEYS = frozenset(
+    {"maxLength", "minLength", "maxItems", "minItems", "pattern", "format", "maxProperties"}
+)
+
+
+def grammar_schema(schema: Any) -> Any:
+    """`schema` without the keywords that make llama.cpp's grammar explode (pure)."""
+    if isinstance(schema, Mapping):
+        return {
+            key: grammar_schema(value)
+            for key, value in schema.items()
+            if key not in _GRAMMAR_UNSAFE_KEYS
+        }
+    if isinstance(schema, list):
+        return [grammar_schema(item) for item in schema]
+    return schema
+
+
 def _grammar_for(tool: ToolSpec) -> Any:
     from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
 
     try:
-        return LlamaGrammar.from_json_schema(json.dumps(dict(tool.parameters)), verbose=False)
+        schema = json.dumps(grammar_schema(tool.parameters))
+        return LlamaGrammar.from_json_schema(schema, verbose=False)
     except Exception:
         # A schema the converter cannot express: any JSON object is still better than prose.
         return LlamaGrammar.from_string(JSON_GBNF, verbose=False)

@@ -14,6 +14,7 @@ from trust_lsp.backends.local import (
     BUNDLED_MODEL_NAME,
     LocalBackend,
     ModelSource,
+    grammar_schema,
     hf_hub_dirs,
     parse_tool_call,
     prepare_messages,
@@ -206,3 +207,22 @@ async def test_missing_llama_cpp_is_a_clear_resource_error(
     assert info.value.recoverable  # the core falls back to the next backend
     assert not backend.loaded
     await backend.aclose()
+
+
+def test_grammar_schema_drops_limits_that_crash_llama_cpp() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "path": {"type": "string", "maxLength": 4096, "pattern": "^[a-z]+$"},
+            "lines": {"type": "array", "items": {"type": "integer"}, "maxItems": 500},
+        },
+        "required": ["path"],
+    }
+    assert grammar_schema(schema) == {
+        "type": "object",
+        "properties": {
+            "path": {"type": "string"},
+            "lines": {"type": "array", "items": {"type": "integer"}},
+        },
+        "required": ["path"],
+    }
