@@ -21,7 +21,7 @@ import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
 from contextlib import aclosing, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -678,7 +678,18 @@ class OllamaBackend:
         return body
 
     async def stream_chat(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        """Stream a chat answer: text deltas, tool calls, usage, done."""
+        """Stream a chat answer: text deltas, tool calls, usage, done.
+
+        Tools are sent only to a model whose capabilities include "tools" (known from the
+        cached /api/show); to another, Ollama would answer 400 and cost a round trip.
+        """
+        if request.tools:
+            try:
+                info = await self.model_info(request.model)
+            except TrustError:
+                info = None  # the chat request itself reports the problem
+            if info is not None and info.capabilities and "tools" not in info.capabilities:
+                request = replace(request, tools=(), tool_choice=None)
         body = self.chat_body(request)
         async with aclosing(self._events("/api/chat", body, request.model, chat=True)) as events:
             async for event in events:

@@ -229,11 +229,23 @@ async def test_tool_choice_offers_only_that_tool(
     assert [t["function"]["name"] for t in tools] == ["grep"]
 
 
-async def test_tools_on_a_model_without_tools_is_a_validation_error(
-    backend: OllamaBackend,
+async def test_tools_are_not_sent_to_a_model_without_the_tools_capability(
+    backend: OllamaBackend, ollama_server: OllamaTestServer
 ) -> None:
-    with pytest.raises(ValidationError, match="does not support tools"):
-        await collect(backend.stream_chat(chat("x", model=PREFIX_MODEL, tools=[READ_FILE])))
+    ollama_server.script_chat(["plain answer"])
+    events = await collect(backend.stream_chat(chat("x", model=PREFIX_MODEL, tools=[READ_FILE])))
+    assert text_of(events) == "plain answer"
+    assert "tools" not in ollama_server.last_request("/api/chat").body
+
+
+async def test_tools_on_a_model_ollama_says_cannot_use_them_is_a_validation_error(
+    backend: OllamaBackend, ollama_server: OllamaTestServer
+) -> None:
+    # Capabilities not known (an older Ollama without them in /api/show): Ollama's 400.
+    ollama_server.models.add(PREFIX_MODEL.replace("270m", "1b"), capabilities=())
+    model = PREFIX_MODEL.replace("270m", "1b")
+    with pytest.raises(ValidationError):
+        await collect(backend.stream_chat(chat("x", model=model, tools=[READ_FILE])))
 
 
 # --- completions: FIM mode per model --------------------------------------------------------
