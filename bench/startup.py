@@ -150,7 +150,8 @@ def main() -> int:
     ratio = statistics.median(times["trust-lsp"]) / base
     trust_rss = statistics.median(rss["trust-lsp"])
     print(f"target: ratio ≤ 1.25× → {'met' if ratio <= 1.25 else 'NOT met'} ({ratio:.2f}×)")
-    print(f"target: idle RSS ≤ 90 MB → {'met' if trust_rss <= 90 else 'NOT met'} ({trust_rss:.1f} MB)")
+    verdict = "met" if trust_rss <= 90 else "NOT met"
+    print(f"target: idle RSS ≤ 90 MB → {verdict} ({trust_rss:.1f} MB)")
     return 0
 
 

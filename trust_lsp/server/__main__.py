@@ -84,9 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     provider = CoreProvider(log_level_from_config=args.log_level is None)
     if not network:
-        server = build_server(provider=provider)
-        server.start_io()
-        return 0
+        from trust_lsp.server.transports import serve_stdio
+
+        return serve_stdio(build_server(provider=provider))
 
     assert token is not None
     if not _is_loopback(args.host):

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pygls.io_ import run_async, run_websocket
+from pygls.io_ import StdoutWriter, run_async, run_websocket
 
 from trust_lsp.server.app import TrustLanguageServer
 from trust_lsp.server.protocol import AuthPolicy
@@ -149,6 +149,54 @@ class NetworkServer:
             listener.close()
             await self._provider.aclose()
         return code
+
+
+async def _serve_stdio(server: TrustLanguageServer) -> int:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin.buffer)
+    server.protocol.set_writer(StdoutWriter(sys.stdout.buffer))
+    exit_code: asyncio.Future[int] = loop.create_future()
+
+    def on_exit(code: int) -> None:
+        if not exit_code.done():
+            exit_code.set_result(code)
+
+    server.protocol.on_exit = on_exit
+    reading = asyncio.ensure_future(
+        run_async(
+            stop_event=threading.Event(),
+            reader=reader,
+            protocol=server.protocol,
+            logger=logger,
+            error_handler=server.report_server_error,
+        )
+    )
+    await asyncio.wait([reading, exit_code], return_when=asyncio.FIRST_COMPLETED)
+    if not exit_code.done():
+        # The editor closed our stdin without `exit` (it went away): clean up and stop.
+        logger.info("stdin closed: stopping")
+        await server.close_services()
+        return 1
+    reading.cancel()
+    return exit_code.result()
+
+
+def serve_stdio(server: TrustLanguageServer) -> int:
+    """Serve one editor on stdin/stdout; returns the exit code (0 after shutdown + exit).
+
+    stdin is read by the event loop itself (pygls reads it through a thread, one hop per
+    line: measurable on every request); if stdin cannot be watched by the loop (a regular
+    file), pygls' reader is used.
+    """
+    try:
+        return asyncio.run(_serve_stdio(server))
+    except ValueError as exc:  # not a pipe, socket or character device
+        logger.info("stdin cannot be read by the event loop (%s): using pygls' reader", exc)
+        server.start_io()
+        return 0
+    except KeyboardInterrupt:
+        return 130
 
 
 def announce(transport: Transport) -> Callable[[str, int], None]:
