@@ -34,9 +34,9 @@ from trust_lsp.features.actions.placement import (
     Placement,
     TextChange,
     UnusableAnswerError,
+    path_of_tests_for,
     place_action_code,
     python_module_name,
-    tests_path_for,
 )
 from trust_lsp.features.chat.context import estimate_tokens
 from trust_lsp.features.chat.service import TurnProgress
@@ -280,7 +280,7 @@ async def compute_action_edit(
         _unusable(ls, title, "the model's answer contained no code", turn)
     existing = None
     if kind is ActionKind.TESTS and doc.path and root is not None:
-        existing = _existing_text(ls, tests_path_for(doc.path, str(root)))
+        existing = _existing_text(ls, path_of_tests_for(doc.path, str(root)))
     try:
         placement = place_action_code(
             kind,

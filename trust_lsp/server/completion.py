@@ -75,7 +75,13 @@ def register(server: TrustLanguageServer) -> None:
         snapshot = ls.snapshot(doc)
         others = [ls.snapshot(d) for d in ls.documents.all() if d is not doc and not d.refusal()]
         suggestions = await services.engine.complete(snapshot, offset, others=others)
-        index = LineIndex.of(snapshot.text) if suggestions else None
+        # The document may have changed while the model answered: positions are in the
+        # text the suggestions were made for.
+        index = (
+            (doc.index if doc.text is snapshot.text else LineIndex.of(snapshot.text))
+            if suggestions
+            else None
+        )
         items: list[types.InlineCompletionItem] = []
         for suggestion in suggestions:
             assert index is not None

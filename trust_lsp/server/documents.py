@@ -72,16 +72,19 @@ class Change:
     range: tuple[tuple[int, int], tuple[int, int]] | None = None
 
 
-def apply_change(doc_text: str, change: Change, encoding: str = UTF16) -> str:
+def apply_change(
+    doc_text: str, change: Change, encoding: str = UTF16, index: LineIndex | None = None
+) -> str:
     """Apply one LSP content change to `doc_text` (pure).
 
-    Out-of-range positions in a change are clamped to the end of the document: a
-    notification cannot be answered with an error, and clamping keeps the copy as close to
-    the editor's as the change allows.
+    `index` is the line index of `doc_text` when the caller has it. Out-of-range positions
+    in a change are clamped to the end of the document: a notification cannot be answered
+    with an error, and clamping keeps the copy as close to the editor's as the change allows.
     """
     if change.range is None:
         return change.text
-    index = LineIndex.of(doc_text)
+    if index is None or index.text is not doc_text:
+        index = LineIndex.of(doc_text)
     (sl, sc), (el, ec) = change.range
     start = _clamped_offset(index, sl, sc, encoding)
     end = _clamped_offset(index, el, ec, encoding)
@@ -115,8 +118,10 @@ class DocumentStore:
             logger.warning("change for a document that is not open: %s", uri)
             return
         text = doc.text
+        index: LineIndex | None = doc.index
         for change in changes:
-            text = apply_change(text, change, encoding)
+            text = apply_change(text, change, encoding, index)
+            index = None
         doc.text = text
         doc.version = version
         doc.edited_at = time.monotonic()

@@ -185,7 +185,7 @@ def python_module_name(path: str, root: str | None) -> str | None:
     return ".".join(parts) or None
 
 
-def tests_path_for(path: str, root: str) -> str:
+def path_of_tests_for(path: str, root: str) -> str:
     """`<root>/tests/test_<stem>.py` for a Python source file."""
     stem = PurePath(path).stem
     name = stem if stem.startswith("test_") else f"test_{stem}"
@@ -214,7 +214,7 @@ def place_action_code(
     if kind is ActionKind.TESTS:
         is_python = language == "python" or (path or "").endswith(".py")
         if is_python and path and root and not PurePath(path).stem.startswith("test_"):
-            target = tests_path_for(path, root)
+            target = path_of_tests_for(path, root)
             if existing_tests is not None:
                 sep = "\n\n\n" if existing_tests.strip() else ""
                 return FileInsert(target, sep + code.strip("\n") + "\n", existing_tests)
