@@ -225,3 +225,21 @@ async def test_configuration_is_pulled_when_the_notification_has_none(
         assert status["backends"]["ollama"]["models"]["chat"] == "qwen3:0.6b"
     finally:
         await stop_client(client)
+
+
+async def test_requests_after_shutdown_are_refused_and_exit_code_is_zero(
+    ollama_server: OllamaTestServer, tmp_path: Path
+) -> None:
+    client, _ = await start_client(
+        client_capabilities("visual-studio-code"), base_options(ollama_server.url), tmp_path
+    )
+    await asyncio.wait_for(client.shutdown_async(None), REQUEST_TIMEOUT_S)
+
+    with pytest.raises(JsonRpcException) as caught:
+        await execute(client, "trust.newSession")
+    assert caught.value.code == -32600
+
+    client.exit(None)
+    assert client._server is not None
+    assert await asyncio.wait_for(client._server.wait(), REQUEST_TIMEOUT_S) == 0
+    await asyncio.wait_for(client.stop(), REQUEST_TIMEOUT_S)

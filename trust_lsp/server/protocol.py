@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+INVALID_REQUEST = -32600
 INVALID_PARAMS = -32602
 PARSE_ERROR = -32700
 SERVER_NOT_INITIALIZED = -32002
@@ -100,6 +101,10 @@ class TrustProtocol(LanguageServerProtocol):
 
     def handle_message(self, message: Any) -> None:
         if self.auth is not None and not self.authenticated and not self._authenticate(message):
+            return
+        if self._shutdown and isinstance(message, RPCRequest | RejectedRequest):
+            # pygls drops these silently; LSP says: answer them with InvalidRequest.
+            self._send_error(message.id, INVALID_REQUEST, "The server is shutting down")
             return
         if isinstance(message, RejectedRequest):
             logger.warning("invalid params for %s: %s", message.method, message.reason)
