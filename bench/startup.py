@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-MINIMAL_SERVER = '''
+MINIMAL_SERVER = """
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
@@ -36,7 +36,7 @@ def completion(params: types.CompletionParams) -> list[types.CompletionItem]:
     return []
 
 server.start_io()
-'''
+"""
 
 
 def closed_port() -> int:
