@@ -22,7 +22,8 @@ typed (a model that is always right, so typing along suggestions is served by th
 `--model both` (default) runs both. Settings are the defaults, except the backend URL and
 the fallback order (Ollama only: the bench must not load the embedded model).
 
-Run: `.venv/bin/python bench/typing_trace.py [--seed N] [--token-delay-ms 30] [--cancel]`.
+Run: `.venv/bin/python bench/typing_trace.py [--seed N] [--seeds K] [--token-delay-ms 30]
+[--cancel] [--verbose]`; `--seeds K` runs K seeds from N and prints a summary per model.
 """
 
 from __future__ import annotations
@@ -181,6 +182,7 @@ class Sent:
     index: int
     sent_at: float
     answered_at: float | None = None
+    answered_wall: float = 0.0  # time.time(), comparable with the test server's records
     items: list[str] = field(default_factory=list)
     error: str | None = None
     displayed: bool = False
@@ -210,9 +212,9 @@ async def drain(stream: asyncio.StreamReader | None, sink: list[bytes]) -> None:
         sink.append(chunk)
 
 
-async def run_trace(args: argparse.Namespace, model: str) -> Outcome:
+async def run_trace(args: argparse.Namespace, model: str, seed: int) -> Outcome:
     replies = Replies(model)
-    session = typing_session(args.seed)
+    session = typing_session(seed)
     with OllamaTestServer(token_delay_s=args.token_delay_ms / 1000) as srv:
         srv.default_reply = replies
         client = LanguageClient("typing-trace", "1.0")
@@ -264,6 +266,7 @@ async def run_trace(args: argparse.Namespace, model: str) -> Outcome:
 
             def answered(record: Sent, future: asyncio.Future[Any]) -> None:
                 record.answered_at = time.perf_counter()
+                record.answered_wall = time.time()
                 if future.cancelled():
                     record.error = "cancelled"
                 elif future.exception() is not None:
@@ -348,7 +351,13 @@ async def run_trace(args: argparse.Namespace, model: str) -> Outcome:
             for r in srv.requests_to("/api/generate")
             if r.time >= trace_start and isinstance(r.body, dict) and r.body.get("prompt")
         ]
-    shown = [item for record in sent if record.displayed for item in record.items]
+    shown = [
+        (record.answered_wall, item.strip())
+        for record in sent
+        if record.displayed
+        for item in record.items
+        if item.strip()
+    ]
     total = wasted = cancelled_streams = 0
     for request in generations:
         total += request.tokens_sent
@@ -358,7 +367,9 @@ async def run_trace(args: argparse.Namespace, model: str) -> Outcome:
         text_out = sent_text(reply or "", request.tokens_sent, list(options.get("stop") or []))
         cut_short = request.disconnected or not request.completed
         cancelled_streams += cut_short
-        seen = any(item.strip() and item.strip() in text_out for item in shown)
+        # What could be shown of it: all of it, or the complete lines of a cut stream.
+        showable = text_out[: max(0, text_out.rfind("\n"))] if cut_short else text_out
+        seen = any(at >= request.time and item in showable for at, item in shown)
         if not seen:
             wasted += request.tokens_sent
         elif cut_short and "\n" in text_out:
@@ -394,11 +405,22 @@ async def run_trace(args: argparse.Namespace, model: str) -> Outcome:
     )
 
 
+def waste_share(outcome: Outcome) -> float:
+    return outcome.wasted_tokens / outcome.backend_tokens if outcome.backend_tokens else 0.0
+
+
+def meets(outcome: Outcome, pauses: int) -> tuple[bool, bool, bool]:
+    """(backend requests ≤ pauses + 2, wasted ≤ 10 %, unanswered = 0)."""
+    return (
+        outcome.backend_requests <= pauses + 2,
+        waste_share(outcome) <= 0.10,
+        outcome.unanswered == 0,
+    )
+
+
 def report(outcome: Outcome, pauses: int) -> bool:
-    share = outcome.wasted_tokens / outcome.backend_tokens if outcome.backend_tokens else 0.0
-    ok_requests = outcome.backend_requests <= pauses + 2
-    ok_waste = share <= 0.10
-    ok_answers = outcome.unanswered == 0
+    share = waste_share(outcome)
+    ok_requests, ok_waste, ok_answers = meets(outcome, pauses)
     latency = (
         f"median {statistics.median(outcome.display_latency_ms):.0f} ms"
         if outcome.display_latency_ms
@@ -424,9 +446,26 @@ def report(outcome: Outcome, pauses: int) -> bool:
     return ok_requests and ok_waste and ok_answers
 
 
+def summary(model: str, outcomes: list[Outcome], pauses: int) -> None:
+    """One line over several seeds: how many runs met each target, and the totals."""
+    checks = [meets(o, pauses) for o in outcomes]
+    tokens = sum(o.backend_tokens for o in outcomes)
+    wasted = sum(o.wasted_tokens for o in outcomes)
+    print(
+        f"=== {model}, {len(outcomes)} seeds: backend requests ≤ {pauses + 2} in "
+        f"{sum(c[0] for c in checks)}/{len(checks)} runs "
+        f"(max {max(o.backend_requests for o in outcomes)}); wasted ≤ 10 % in "
+        f"{sum(c[1] for c in checks)}/{len(checks)} runs (all runs: {wasted}/{tokens} = "
+        f"{wasted / tokens if tokens else 0:.1%}, worst "
+        f"{max(waste_share(o) for o in outcomes):.1%}); unanswered "
+        f"{sum(o.unanswered for o in outcomes)}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--seeds", type=int, default=1, help="run this many seeds from --seed")
     parser.add_argument("--token-delay-ms", type=float, default=30.0)
     parser.add_argument("--model", choices=["echo", "oracle", "both"], default="both")
     parser.add_argument("--cancel", action="store_true", help="send $/cancelRequest (VS Code)")
@@ -442,12 +481,21 @@ def main() -> None:
     models = ["echo", "oracle"] if args.model == "both" else [args.model]
     client = "cancels" if args.cancel else "does not cancel"
     print(
-        f"typing trace: {KEYSTROKES} keystrokes, {PAUSES} pauses, seed {args.seed}, "
+        f"typing trace: {KEYSTROKES} keystrokes, {PAUSES} pauses, seed {args.seed}"
+        f"{f' (+{args.seeds - 1})' if args.seeds > 1 else ''}, "
         f"{args.token_delay_ms:g} ms/token, client {client}"
     )
     ok = True
     for model in models:
-        ok = report(asyncio.run(run_trace(args, model)), PAUSES) and ok
+        outcomes = []
+        for seed in range(args.seed, args.seed + args.seeds):
+            if args.seeds > 1:
+                print(f"seed {seed}")
+            outcome = asyncio.run(run_trace(args, model, seed))
+            outcomes.append(outcome)
+            ok = report(outcome, PAUSES) and ok
+        if len(outcomes) > 1:
+            summary(model, outcomes, PAUSES)
     sys.exit(0 if ok else 1)
 
 

@@ -480,7 +480,7 @@ async def test_debounce_adapts_to_a_slow_typist(
         tasks.append(asyncio.ensure_future(engine.complete(*at_end(BASE + "s" * i))))
         await settle()
         await clock.advance(0.14)
-    # Now 1.5 × 140 ms = 210 ms, capped at 200 ms: no request between keystrokes.
+    # Now 1.25 × 140 ms = 175 ms: no request between keystrokes.
     assert len(generator.requests) == warm_up
     await clock.advance(0.06)
     assert len(generator.requests) == warm_up + 1

@@ -20,7 +20,7 @@ from trust_lsp.features.completion.scheduler import (
         (0.15, [], 0.15),  # no history
         (0.15, [0.3, 0.3, 0.3], 0.15),  # too few samples
         (0.15, [0.04, 0.08, 0.06, 0.09, 0.05], 0.15),  # fast typist: the setting
-        (0.15, [0.11, 0.12, 0.13, 0.14, 0.12], 0.21),  # 1.5 × p90 (0.14)
+        (0.15, [0.11, 0.12, 0.13, 0.14, 0.12], 0.175),  # 1.25 × p90 (0.14)
         (0.15, [0.25, 0.3, 0.28, 0.29], 0.3),  # capped at 2 × the setting
         (0.15, [5.0, 9.0, 0.05, 0.05, 0.05, 0.05], 0.15),  # pauses left out
         (0.0, [0.2, 0.2, 0.2, 0.2], 0.0),  # debounce off stays off

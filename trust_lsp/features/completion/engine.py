@@ -6,7 +6,7 @@ generation in flight:
 - `complete()` (inline completion) answers from the cache when it can (exact position or
   typed along a cached suggestion), shares a generation in flight when the user types along
   it, and otherwise waits `completion.debounce_ms` before asking the generator (longer for a
-  slow typist: 1.5 × their usual pause between keys, at most twice the setting). A newer
+  slow typist: 1.25 × their usual pause between keys, at most twice the setting). A newer
   `complete()` for the same document supersedes the older one, which returns `[]` at once;
   a generation nobody follows any more is cancelled, which closes the backend stream.
 - `from_cache()` answers instantly, without the backend (classic completion).

@@ -31,7 +31,7 @@ TYPED_AHEAD = 2
 # (90th percentile of the recent ones), so that a slow typist (or a jittery connection)
 # does not start a generation between two keystrokes; never more than ADAPTIVE_MAX_FACTOR
 # times the configured debounce.
-ADAPTIVE_FACTOR = 1.5
+ADAPTIVE_FACTOR = 1.25
 ADAPTIVE_MAX_FACTOR = 2.0
 KEYSTROKE_HISTORY = 16
 MIN_KEYSTROKE_SAMPLES = 4
@@ -42,7 +42,7 @@ TYPING_GAP_LIMIT_S = 1.0
 def adaptive_debounce(configured_s: float, intervals: Sequence[float]) -> float:
     """The debounce for a typist whose recent keystroke intervals are `intervals`.
 
-    The configured value, raised to 1.5 × the 90th percentile of the intervals (pauses of
+    The configured value, raised to 1.25 × the 90th percentile of the intervals (pauses of
     a second or more left out), at most 2 × the configured value. With fewer than 4
     intervals, or a configured 0, the configured value.
     """
