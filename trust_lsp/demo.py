@@ -379,8 +379,8 @@ async def show_chat(client: DemoClient, uri: str) -> None:
     if result["backend"] == "local":
         console.print(
             "   [dim]The embedded gemma3 270M is a tiny base model, meant as an offline "
-            "fallback: it completes code well but mostly echoes in chat. With Ollama and a "
-            "chat model, the same command gives real answers.[/]"
+            "fallback: good at completing code, basic in chat. With Ollama and a chat model "
+            "the same command gives fuller answers.[/]"
         )
 
 
