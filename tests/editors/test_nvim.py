@@ -97,7 +97,7 @@ def test_ghost_text_shows_the_servers_completion_and_accepts_it(
     assert ollama_server.requests_to("/api/generate"), "completions came from the test server"
 
 
-def test_native_inline_completion_when_neovim_has_it(
+def test_ghost_text_uses_native_inline_completion_when_neovim_has_it(
     ollama_server: OllamaTestServer, tmp_path: Path
 ) -> None:
     ollama_server.script_generate(["a + b"] * 50)
