@@ -156,6 +156,14 @@ ADVICE = {
 }
 
 
+def with_advice(backend: str, detail: str) -> str:
+    """The reason a backend is down, plus what to do unless the reason already says it."""
+    advice = ADVICE.get(backend)
+    if not advice or any(word in detail for word in ("start it", "set backends.", "install")):
+        return detail
+    return f"{detail} — {advice}"
+
+
 def config_files(store: ConfigStore, workspace: Path) -> list[dict[str, Any]]:
     paths = [("user", user_config_path()), ("workspace", workspace_config_path(workspace))]
     return [{"layer": layer, "path": str(p), "exists": p.exists()} for layer, p in paths]
@@ -196,11 +204,10 @@ async def status(
         elif info.get("healthy"):
             mark, detail = "✓", info.get("detail") or "ok"
         else:
-            mark = "✗"
-            detail = f"{info.get('detail') or 'down'} — {ADVICE.get(name, '')}".rstrip(" —")
+            mark, detail = "✗", with_advice(name, info.get("detail") or "down")
         models = info.get("models") or {}
         model_text = (
-            ", ".join(f"{k}: {v}" for k, v in models.items())
+            ", ".join(f"{k}: {v}" for k, v in models.items() if v)
             if isinstance(models, dict)
             else str(models)
         )
