@@ -147,7 +147,7 @@ async def test_chat_reads_a_file_and_answers_from_it(
     )
     result = await chat(client, "What does answer() return?", "chat-read")
 
-    assert result["text"] == "MAGIC is 1234, and answer() returns it."
+    assert result["text"] == "_▸ reading src/app.py_\n\nMAGIC is 1234, and answer() returns it."
     assert streamed_text(client, "chat-read") == result["text"]
     assert result["backend"] == "ollama" and result["model"] == CHAT_MODEL
     assert result["toolCalls"] == [
@@ -218,7 +218,7 @@ async def test_edit_is_approved_then_applied_by_the_editor(
     assert new_text == APP.replace("MAGIC = 1234", "MAGIC = 4321")
 
     assert result["toolCalls"][0]["ok"] is True
-    assert result["text"] == "Changed MAGIC to 4321."
+    assert result["text"] == "_▸ editing src/app.py_\n\nChanged MAGIC to 4321."
     (tool_result,) = tool_messages(chat_bodies(ollama_server)[1])
     assert tool_result["content"] == "Edited src/app.py (+1 −1 lines)."
     # The server wrote nothing itself: the file changes only when the editor saves.
@@ -246,7 +246,9 @@ async def test_declined_edit_leaves_the_file_and_tells_the_model(
     assert tool_result["content"].startswith(
         "Error: The user declined the edit of src/app.py; the file is unchanged."
     )
-    assert result["text"] == "Understood, I left the file as it is."
+    assert result["text"].startswith("_▸ writing src/app.py_\n\n")
+    assert "declined" in result["text"]  # the failed step is shown where it happened
+    assert result["text"].endswith("Understood, I left the file as it is.")
 
 
 async def test_escapes_and_ignored_files_are_refused_and_the_chat_goes_on(
@@ -269,5 +271,8 @@ async def test_escapes_and_ignored_files_are_refused_and_the_chat_goes_on(
     assert "excluded by .gitignore" in contents[1]
     assert "'path' is a required property" in contents[2]
     assert all("never-shown" not in c and "root:" not in c for c in contents)
-    assert result["text"] == "I could not read those."
+    steps = result["text"].split("\n\n")
+    assert steps[0] == "_▸ reading ../../../etc/passwd_"
+    assert steps[1].startswith("_▸ read_file: '../../../etc/passwd' is refused")
+    assert steps[-1] == "I could not read those."
     assert editor.approval_requests == []

@@ -1,8 +1,10 @@
 """Chat with tools: the adapter between the chat service and `trust_lsp.tools.loop`.
 
-Text deltas go to the chat's stream (and so to `$/progress`); tool activity lines ("reading
-src/app.py") go to `window/logMessage`, so the progress stream stays exactly the answer's
-text.
+Text deltas go to the chat's stream (and so to `$/progress`). Tool activity lines ("reading
+src/app.py", a failed call's outcome) go into the same stream between the text, as an
+italic markdown line of their own (`activity_line`), so every client shows the steps where
+they happened and the reports still concatenate to the result; they are also written to
+`window/logMessage` for the editor's server log.
 """
 
 from __future__ import annotations
@@ -22,6 +24,12 @@ if TYPE_CHECKING:
     from trust_lsp.tools.registry import ToolRegistry
 
 logger = logging.getLogger(__name__)
+
+
+def activity_line(text: str, *, after: str) -> str:
+    """A tool step as its own markdown paragraph, following the stream's last piece `after`."""
+    lead = "" if not after or after.endswith("\n\n") else "\n" if after.endswith("\n") else "\n\n"
+    return f"{lead}_▸ {text}_\n\n"
 
 
 class LoopToolRunner:
@@ -49,7 +57,7 @@ class LoopToolRunner:
         progress: TurnProgress,
         on_delta: Callable[[str], None],
     ) -> None:
-        from trust_lsp.tools.loop import Activity, run_chat_turn
+        from trust_lsp.tools.loop import Activity, ToolActivity, run_chat_turn
 
         def on_event(event: object) -> None:
             if isinstance(event, TextDelta):
@@ -63,6 +71,9 @@ class LoopToolRunner:
                 )
             elif isinstance(event, Activity):
                 self._server.log_activity(event.text)
+                if not isinstance(event, ToolActivity) or not event.ok:
+                    last = progress.text[-1] if progress.text else ""
+                    on_delta(activity_line(event.text, after=last))
 
         result = await run_chat_turn(
             self._generator, request, self._registry, self._server.host, on_event=on_event
