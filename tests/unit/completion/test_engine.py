@@ -139,8 +139,30 @@ async def test_cancelling_complete_cancels_the_generation(
     with pytest.raises(asyncio.CancelledError):
         await task
     await settle()
+    # A short grace lets the next request join the stream (editors cancel, then ask again).
+    assert not generator.streams[0].closed_early
+    await clock.advance(0.05)
     assert generator.streams[0].closed_early
     assert not engine.is_generating(URI)
+
+
+async def test_a_request_right_after_a_cancelled_one_joins_its_stream(
+    clock: ManualClock, make_settings: SettingsFactory
+) -> None:
+    generator = FakeGenerator(["sum", "(xs)"], hold=True)
+    engine = engine_for(generator, clock, make_settings)
+    task = asyncio.ensure_future(engine.complete(*at_end(BASE)))
+    await settle()
+    await clock.advance(1)
+    task.cancel()  # $/cancelRequest, then the next keystroke's request
+    await settle()
+    typed = asyncio.ensure_future(engine.complete(*at_end(BASE + "s")))
+    await settle()
+    await clock.advance(0.05)
+    assert not generator.streams[0].closed_early
+    generator.release()
+    assert await typed == [Suggestion("um(xs)")]
+    assert len(generator.requests) == 1
 
 
 async def test_typing_along_a_generation_in_flight_shares_it(

@@ -5,8 +5,9 @@ generation in flight:
 
 - `complete()` (inline completion) answers from the cache when it can (exact position or
   typed along a cached suggestion), shares a generation in flight when the user types along
-  it, and otherwise waits `completion.debounce_ms` before asking the generator (longer for a
-  slow typist: 1.25 × their usual pause between keys, at most twice the setting). A newer
+  it (also across a `$/cancelRequest`, if the next request comes within 50 ms), and
+  otherwise waits `completion.debounce_ms` before asking the generator (longer for a slow
+  typist: 1.25 × their usual pause between keys, at most twice the setting). A newer
   `complete()` for the same document supersedes the older one, which returns `[]` at once;
   a generation nobody follows any more is cancelled, which closes the backend stream.
 - `from_cache()` answers instantly, without the backend (classic completion).
@@ -55,6 +56,8 @@ _T = TypeVar("_T")
 CURSOR_WINDOW_CHARS = 4096
 # The same failure is logged at WARNING once per this many seconds, then at DEBUG.
 FAILURE_LOG_INTERVAL_S = 60.0
+# After $/cancelRequest, how long a generation waits for the next request to join it.
+ADOPT_GRACE_S = 0.05
 # How much of "text before the cursor + suggestion" identifies a suggestion for counting.
 SHOWN_IDENTITY_CHARS = 256
 
@@ -166,8 +169,10 @@ class CompletionEngine:
                 generation.waiters += 1
                 try:
                     done, result = await unless_superseded(_outcome(generation), ticket)
-                finally:
-                    generation.release()
+                except asyncio.CancelledError:
+                    self._release_after_grace(generation)
+                    raise
+                generation.release()
                 if not done or result is None:
                     return []
                 if generation.key == cursor.key:
@@ -279,6 +284,24 @@ class CompletionEngine:
 
     def _debounce_s(self, uri: str, cfg: CompletionSettings) -> float:
         return adaptive_debounce(cfg.debounce_ms / 1000, self._rhythm.intervals(uri))
+
+    def _release_after_grace(self, generation: Generation) -> None:
+        """The caller was cancelled ($/cancelRequest): stop the generation unless the next
+        request joins it within ADOPT_GRACE_S.
+
+        Editors such as VS Code cancel the pending request on every keystroke, just before
+        sending the next one; when that one types along the output, it keeps the stream.
+        """
+        generation.waiters -= 1
+        if generation.waiters > 0 or generation.keep or not generation.running:
+            return
+
+        async def stop_unless_joined() -> None:
+            await self._sleep(ADOPT_GRACE_S)
+            if generation.waiters <= 0 and not generation.keep:
+                generation.cancel()
+
+        self._spawn(stop_unless_joined())
 
     def _shareable(self, cursor: _Cursor) -> Generation | None:
         """The document's generation in flight if this cursor follows it; a generation the
