@@ -162,7 +162,7 @@ async def test_chat_with_tools_reads_the_workspace(
 
     result = await execute(lsp, "trust.chat", [{"prompt": "What is in calc.py?"}], token="tt")
 
-    assert result["text"] == "calc.py defines add(a, b)."
+    assert result["text"] == "_▸ reading calc.py_\n\ncalc.py defines add(a, b)."
     assert [c["name"] for c in result["toolCalls"]] == ["read_file"]
     # The progress stream is exactly the answer; tool activity goes to the log.
     assert "".join(progress_text(lsp, "tt")[1]) == result["text"]
@@ -200,7 +200,7 @@ async def test_tool_edits_need_approval_and_go_through_apply_edit(
 
     result = await execute(lsp, "trust.chat", [{"prompt": "Fix add"}])
 
-    assert result["text"] == "Fixed."
+    assert result["text"] == "_▸ editing calc.py_\n\nFixed."
     assert asked and "calc.py" in asked[0].message
     (params,) = applied
     edit = params.edit
