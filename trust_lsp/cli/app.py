@@ -171,7 +171,13 @@ def pull(
     raise typer.Exit(run(main))
 
 
-def _status(as_json: bool, workspace: Path | None, overrides: list[str] | None) -> None:
+@app.command()
+def status(
+    as_json: JsonOpt = False,
+    workspace: WorkspaceOpt = None,
+    overrides: SetOpt = None,
+) -> None:
+    """Each backend's health and what to do when it is down; exit 3 when none can answer."""
     from .inspect import status as run_status
 
     options = _options(workspace, overrides)
@@ -184,24 +190,7 @@ def _status(as_json: bool, workspace: Path | None, overrides: list[str] | None) 
     raise typer.Exit(run(main))
 
 
-@app.command()
-def status(
-    as_json: JsonOpt = False,
-    workspace: WorkspaceOpt = None,
-    overrides: SetOpt = None,
-) -> None:
-    """Each backend's health and what to do when it is down; exit 3 when none can answer."""
-    _status(as_json, workspace, overrides)
-
-
-@app.command("doctor")
-def doctor(
-    as_json: JsonOpt = False,
-    workspace: WorkspaceOpt = None,
-    overrides: SetOpt = None,
-) -> None:
-    """Alias of `trust status`."""
-    _status(as_json, workspace, overrides)
+app.command("doctor", help="Alias of `trust status`.")(status)
 
 
 @config_app.command("show")
