@@ -67,8 +67,10 @@ class FakeGenerator:
         *,
         hold: bool = False,
         error: BaseException | None = None,
+        done_reason: str = "stop",
     ) -> None:
         self._reply = reply
+        self.done_reason = done_reason
         self.hold = hold
         self.error = error
         self.streams: list[Stream] = []
@@ -99,7 +101,7 @@ class FakeGenerator:
                 await asyncio.sleep(0)
                 record.sent.append(piece)
                 yield TextDelta(piece)
-            yield Done()
+            yield Done(self.done_reason)
             record.finished = True
         finally:
             record.closed_early = not record.finished

@@ -548,3 +548,17 @@ async def test_a_bug_in_prompt_building_gives_an_empty_list(
         assert await task == []
     assert "(a bug)" in caplog.text
     assert generator.requests == []
+
+
+async def test_a_multi_line_answer_cut_by_the_token_limit_loses_its_half_line(
+    clock: ManualClock, make_settings: SettingsFactory
+) -> None:
+    generator = FakeGenerator(
+        ["total = 0\n", "    for x in xs:\n", "        total += sum(range("], done_reason="length"
+    )
+    engine = engine_for(generator, clock, make_settings, debounce_ms=0)
+    doc, offset = at_end("def total(xs):\n    ")
+    task = asyncio.ensure_future(engine.complete(doc, offset))
+    await settle()
+    await clock.advance(0.01)
+    assert await task == [Suggestion("total = 0\n    for x in xs:")]

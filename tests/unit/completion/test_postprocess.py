@@ -362,3 +362,18 @@ def test_is_finished(raw: str, prefix: str, suffix: str, expected: bool) -> None
 def test_none_mode_is_always_finished() -> None:
     assert pp.is_finished("", CursorContext("a", "b", "none")) is True
     assert pp.postprocess("text", CursorContext("a", "b", "none")) is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "mode", "expected"),
+    [
+        ("a = 1\nb = sum(range(1, n", "multi", "a = 1"),  # half a statement dropped
+        ("a = 1\nb = 2\n", "multi", "a = 1\nb = 2\n"),  # ends at a line end: complete
+        ("b = sum(range(1, n", "multi", "b = sum(range(1, n"),  # one line: kept
+        ("\nb = sum(range(1, n", "multi", "\nb = sum(range(1, n"),  # nothing before it
+        ("a = 1\nb = sum(range(1, n", "single", "a = 1\nb = sum(range(1, n"),
+    ],
+)
+def test_drop_unfinished_line_after_the_token_limit(raw: str, mode: str, expected: str) -> None:
+    ctx = CursorContext("def f():\n    ", "\n", mode)  # type: ignore[arg-type]
+    assert pp.drop_unfinished_line(raw, ctx) == expected

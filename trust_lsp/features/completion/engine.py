@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from trust_lsp.backends.base import GenerationOptions, TextDelta
+from trust_lsp.backends.base import Done, GenerationOptions, TextDelta
 from trust_lsp.config.settings import CompletionSettings, Settings
 from trust_lsp.core.types import GenerationRequest, GeneratorEvent, RequestKind, Selected
 from trust_lsp.errors import TrustError
@@ -35,6 +35,7 @@ from trust_lsp.features.completion.context import WindowIndex, build_prompt
 from trust_lsp.features.completion.postprocess import (
     CursorContext,
     completion_mode,
+    drop_unfinished_line,
     is_finished,
     postprocess,
     stop_sequences,
@@ -416,6 +417,8 @@ class CompletionEngine:
                     # leaving early closes the stream: no tokens paid for text we'd cut.
                     if "\n" in event.text and is_finished(generation.partial, generation.ctx):
                         return
+                elif isinstance(event, Done) and event.reason == "length":
+                    generation.partial = drop_unfinished_line(generation.partial, generation.ctx)
                 elif isinstance(event, Selected):
                     logger.debug(
                         "completion for %s from %s/%s",

@@ -476,6 +476,15 @@ def is_finished(raw: str, ctx: CursorContext) -> bool:
     return len(truncate(body, ctx)) < len(body)
 
 
+def drop_unfinished_line(raw: str, ctx: CursorContext) -> str:
+    """Output cut by the token limit: in multi-line mode its last line is likely half a
+    statement, so keep only the complete lines (when there are any)."""
+    if ctx.mode != "multi" or raw.endswith("\n"):
+        return raw
+    newline = raw.rfind("\n")
+    return raw[:newline] if newline > 0 and raw[:newline].strip() else raw
+
+
 def postprocess(raw: str, ctx: CursorContext) -> Suggestion | None:
     """The suggestion to show for raw model output, or None when nothing is worth showing."""
     if ctx.mode == "none":
