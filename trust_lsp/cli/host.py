@@ -5,12 +5,12 @@ there is no editor buffer to send it to."""
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from trust_lsp.files import write_text_atomically
 
 
 class TerminalHost:
@@ -47,15 +47,9 @@ class TerminalHost:
 
 
 def write_atomically(path: Path, text: str) -> tuple[bool, str | None]:
-    """Write through a temporary file and a rename, keeping the file's permissions."""
+    """Write the file; (written, reason it could not be) for the tool result."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o7777)
-        os.replace(tmp, path)
+        write_text_atomically(path, text)
     except OSError as exc:
         return False, f"could not write {path}: {exc.strerror or exc}"
     return True, None

@@ -12,7 +12,6 @@ import ipaddress
 import math
 import os
 import re
-import tempfile
 import tomllib
 import urllib.parse
 from collections.abc import Mapping
@@ -29,6 +28,7 @@ from trust_lsp.config.schema import (
 )
 from trust_lsp.config.store import ConfigIssue, ConfigStore, Layer
 from trust_lsp.errors import ValidationError
+from trust_lsp.files import write_text_atomically
 
 __all__ = [
     "OLLAMA_DEFAULT_PORT",
@@ -227,20 +227,8 @@ def write_config_value(path: Path, key: str, value: object) -> object:
         node.pop(last, None)
     else:
         node[last] = value
-    _atomic_write(path, dumps_toml(document))
+    write_text_atomically(path, dumps_toml(document))
     return value
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # --- a small TOML writer (tomllib only reads) ------------------------------------------------
