@@ -93,7 +93,6 @@ class DemoClient(LanguageClient):
         super().__init__("trust-demo", "1")
         self.streaming: str | None = None
         self.streamed: list[str] = []
-        self.messages: list[str] = []
 
         # pygls' client decorators are untyped: register through a typed alias.
         register: Callable[[str], Callable[[Callable[..., Any]], Any]] = self.feature
@@ -112,7 +111,6 @@ class DemoClient(LanguageClient):
                 console.print(message, end="", style="bold", soft_wrap=True)
 
         def show(params: types.ShowMessageParams) -> None:
-            self.messages.append(params.message)
             console.print(f"   [yellow]server says:[/] {params.message}")
 
         def log(params: types.LogMessageParams) -> None:

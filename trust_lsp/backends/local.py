@@ -465,6 +465,7 @@ class LocalBackend:
         self._loaded: _Loaded | None = None
         self._bundled_path: Path | None = None
         self._info_cache: dict[str, ModelInfo] = {}
+        self._sources: dict[tuple[str | None, str], ModelSource] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock: asyncio.Lock | None = None
         self._idle_handle: asyncio.TimerHandle | None = None
@@ -547,7 +548,14 @@ class LocalBackend:
         spec = self._settings().model_path
         if model and model != self.model_for(purpose):
             spec = model
-        return resolve_model_source(spec, hub_dirs=self._hub_dirs(), cwd=Path.cwd())
+        key = (spec, str(Path.cwd()))
+        source = self._sources.get(key)
+        if source is None or (source.path is not None and not source.path.is_file()):
+            # A bare file name is looked up in the Hugging Face cache (a recursive glob):
+            # once, not on every request.
+            source = resolve_model_source(spec, hub_dirs=self._hub_dirs(), cwd=Path.cwd())
+            self._sources[key] = source
+        return source
 
     def _materialize(self, source: ModelSource) -> Path:
         """The file to load (blocking: may assemble and hash the bundled model)."""

@@ -568,9 +568,11 @@ class OpenAIBackend:
     def _require_model(self, model: str, purpose: Purpose) -> str:
         model = model or self.model_for(purpose)
         if not model:
+            # Recoverable: a configuration gap of this backend, another one may answer.
             raise ValidationError(
                 "No model is set for the cloud backend: set backends.cloud.model.",
                 backend=NAME,
+                recoverable=True,
             )
         return model
 

@@ -34,7 +34,6 @@ from trust_lsp.backends.base import (
     ChatRequest,
     CompletionRequest,
     Done,
-    GenerationOptions,
     ModelInfo,
     PullableBackend,
     PullProgress,
@@ -773,12 +772,10 @@ def _with_defaults(request: GenerationRequest, settings: Settings) -> Generation
     if options.max_tokens is not None and options.temperature is not None:
         return request
     section = settings.completion if request.kind is RequestKind.COMPLETION else settings.chat
-    filled = GenerationOptions(
+    filled = dataclasses.replace(
+        options,
         temperature=section.temperature if options.temperature is None else options.temperature,
-        top_p=options.top_p,
         max_tokens=section.max_tokens if options.max_tokens is None else options.max_tokens,
-        stop=options.stop,
-        seed=options.seed,
     )
     return dataclasses.replace(request, options=filled)
 

@@ -71,8 +71,3 @@ def merge_settings(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict
         else:
             out[key] = _plain(value)
     return out
-
-
-def client_supports_configuration(capabilities: object) -> bool:
-    workspace = getattr(capabilities, "workspace", None)
-    return bool(workspace is not None and getattr(workspace, "configuration", False))

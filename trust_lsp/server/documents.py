@@ -47,6 +47,7 @@ class Document:
     path: str | None
     edited_at: float = field(default_factory=time.monotonic)
     _index: LineIndex | None = None
+    _refusal: tuple[str, str | None] | None = None  # (text it was judged on, verdict)
 
     @property
     def index(self) -> LineIndex:
@@ -56,12 +57,19 @@ class Document:
         return self._index
 
     def refusal(self) -> str | None:
-        """Why completion should not run on this document, or None."""
-        if len(self.text) > MAX_COMPLETION_CHARS:
-            return f"document too large ({len(self.text)} characters)"
-        if "\x00" in self.text:
-            return "binary document"
-        return None
+        """Why completion should not run on this document, or None.
+
+        Judged once per text (it scans the whole text, and every completion request asks it
+        of every open document).
+        """
+        if self._refusal is None or self._refusal[0] is not self.text:
+            verdict = None
+            if len(self.text) > MAX_COMPLETION_CHARS:
+                verdict = f"document too large ({len(self.text)} characters)"
+            elif "\x00" in self.text:
+                verdict = "binary document"
+            self._refusal = (self.text, verdict)
+        return self._refusal[1]
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ from trust_lsp.features.completion.cache import CompletionCache, CursorKey
 from trust_lsp.features.completion.context import WindowIndex, build_prompt
 from trust_lsp.features.completion.postprocess import (
     CursorContext,
+    complete_lines,
     completion_mode,
     drop_unfinished_line,
     is_finished,
@@ -394,11 +395,11 @@ class CompletionEngine:
         lines that had arrived are then served from the cache instead of being paid for
         again. The incomplete last line is dropped (it may end mid-word).
         """
-        newline = generation.partial.rfind("\n")
-        if newline <= 0:
+        kept = complete_lines(generation.partial)
+        if kept is None:
             return None
         try:
-            suggestion = postprocess(generation.partial[:newline], generation.ctx)
+            suggestion = postprocess(kept, generation.ctx)
         except Exception:
             logger.exception("completion post-processing failed (a bug)")
             return None

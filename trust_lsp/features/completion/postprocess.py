@@ -476,13 +476,19 @@ def is_finished(raw: str, ctx: CursorContext) -> bool:
     return len(truncate(body, ctx)) < len(body)
 
 
+def complete_lines(raw: str) -> str | None:
+    """The output up to its last line break (its complete lines), None when it has none."""
+    newline = raw.rfind("\n")
+    return raw[:newline] if newline > 0 else None
+
+
 def drop_unfinished_line(raw: str, ctx: CursorContext) -> str:
     """Output cut by the token limit: in multi-line mode its last line is likely half a
     statement, so keep only the complete lines (when there are any)."""
     if ctx.mode != "multi" or raw.endswith("\n"):
         return raw
-    newline = raw.rfind("\n")
-    return raw[:newline] if newline > 0 and raw[:newline].strip() else raw
+    kept = complete_lines(raw)
+    return kept if kept and kept.strip() else raw
 
 
 def postprocess(raw: str, ctx: CursorContext) -> Suggestion | None:
