@@ -12,7 +12,6 @@ fallback; "<backend>/<model>" (e.g. "ollama/qwen2.5-coder:7b") asks that backend
 
 from __future__ import annotations
 
-import hmac
 import json
 import os
 import secrets
@@ -37,7 +36,9 @@ from trust_lsp.backends.base import (
     ToolSpec,
     Usage,
 )
+from trust_lsp.backends.local import BUNDLED_MODEL_NAME
 from trust_lsp.config import ConfigStore
+from trust_lsp.config.settings import DEFAULT_ORDER
 from trust_lsp.core.generator import Generator
 from trust_lsp.core.types import (
     ChatInput,
@@ -54,8 +55,9 @@ from trust_lsp.errors import (
     TrustError,
     ValidationError,
 )
+from trust_lsp.server.auth import token_matches
 
-BACKENDS = ("ollama", "local", "cloud")
+BACKENDS = tuple(DEFAULT_ORDER)
 
 
 # --- token ---------------------------------------------------------------------------------
@@ -79,7 +81,7 @@ def load_or_create_token(path: Path) -> tuple[str, bool]:
 def _authorized(request: Request, token: str) -> bool:
     header = request.headers.get("authorization", "")
     scheme, _, given = header.partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token)
+    return scheme.lower() == "bearer" and token_matches(token, given.strip())
 
 
 # --- request parsing (pure) ----------------------------------------------------------------
@@ -514,5 +516,5 @@ def _configured_models(settings: Any, backend: str) -> list[str]:
         return [m for m in dict.fromkeys([cloud.model, cloud.completion_model]) if m]
     if backend == "local":
         path = settings.backends.local.model_path
-        return [Path(path).name if path else "gemma-3-270m-q4_k_m"]
+        return [Path(path).name if path else BUNDLED_MODEL_NAME]
     return []

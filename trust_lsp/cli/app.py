@@ -12,6 +12,7 @@ from trust_lsp import __version__
 
 from .runtime import (
     EXIT_CONFIG,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     GlobalOptions,
     fail,
@@ -265,4 +266,4 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         print("trust: interrupted", file=sys.stderr)
-        raise SystemExit(130) from None
+        raise SystemExit(EXIT_INTERRUPTED) from None

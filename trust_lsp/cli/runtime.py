@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +26,6 @@ from trust_lsp.errors import NoBackendAvailableError, TrustError, ValidationErro
 
 EXIT_OK = 0
 EXIT_ERROR = 1
-EXIT_USAGE = 2
 EXIT_NO_BACKEND = 3
 EXIT_CONFIG = 4
 EXIT_INTERRUPTED = 130
@@ -44,17 +43,15 @@ class GlobalOptions:
 
 def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
     """`--set key=value` pairs → a dotted-key mapping, each value parsed by the key's type."""
-    from trust_lsp.config.schema import parse_text_value
+    from trust_lsp.config.schema import canonical_key, parse_text_value
 
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep or not key.strip():
             raise ValidationError(f"--set expects KEY=VALUE, got {pair!r}")
-        try:
-            out[key.strip()] = parse_text_value(key.strip(), raw)
-        except ValidationError:
-            out[key.strip()] = raw  # the store reports the bad value with its key and layer
+        key = canonical_key(key.strip())
+        out[key] = parse_text_value(key, raw)
     return out
 
 
@@ -93,23 +90,15 @@ def exit_code_for(error: TrustError) -> int:
     return EXIT_ERROR
 
 
-def run(main: Callable[[], Awaitable[T]]) -> T:
+def run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run a command's coroutine; map our errors to one line and an exit code."""
     try:
-        return asyncio.run(_guard(main))
+        return asyncio.run(main())
     except KeyboardInterrupt:
         print("trust: interrupted", file=sys.stderr)
         raise SystemExit(EXIT_INTERRUPTED) from None
     except TrustError as error:
         fail(error.message, exit_code_for(error))
-
-
-async def _guard(main: Callable[[], Awaitable[T]]) -> T:
-    return await main()
-
-
-def workspace_option_default() -> Path:
-    return Path.cwd()
 
 
 def describe_layer(layer: Layer) -> str:

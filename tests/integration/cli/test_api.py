@@ -114,6 +114,8 @@ def test_missing_or_wrong_token_gets_401(api: Api) -> None:
     )
     assert response.status_code == 401
     assert "access-control-allow-origin" not in response.headers
+    odd = httpx.get(f"{api.base}/v1/models", headers={"Authorization": "Bearer tök".encode()})
+    assert odd.status_code == 401  # a non-ASCII token is refused, not a server error
 
 
 def test_malformed_request_gets_400(api: Api) -> None:
