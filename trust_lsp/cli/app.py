@@ -109,10 +109,7 @@ def chat(
 
     async def main() -> None:
         async with open_generator(store) as generator:
-            repl = Repl(store, generator, workspace=options.workspace)
-            if model:
-                await repl._command(f"/model {model}")
-            await repl.run()
+            await Repl(store, generator, workspace=options.workspace, model=model).run()
 
     run(main)
 

@@ -1,22 +1,18 @@
-"""`trust ask`: one question, one streamed answer."""
+"""`trust ask`: one question, one streamed answer (through the same `ChatService` as the
+language server's `trust.ask`)."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from trust_lsp.backends.base import GenerationOptions, Message, TextDelta
 from trust_lsp.config import ConfigStore
 from trust_lsp.core.generator import Generator
-from trust_lsp.core.types import ChatInput, GenerationRequest, GenerationResult, RequestKind
 from trust_lsp.errors import ValidationError
+from trust_lsp.features.chat.context import WorkspaceContext
+from trust_lsp.features.chat.service import ChatAnswer, ChatService, TurnProgress
 
 from .output import AnswerPrinter, provenance
-
-SYSTEM_PROMPT = (
-    "You are Trust, a concise coding assistant. Answer in markdown. Put code in fenced "
-    "blocks with the language named."
-)
 
 
 def parse_selection(spec: str) -> tuple[int, int]:
@@ -32,31 +28,29 @@ def parse_selection(spec: str) -> tuple[int, int]:
     return start, end
 
 
-def file_context(path: Path, selection: tuple[int, int] | None, *, max_chars: int) -> str:
-    """The file (or the selected lines) as a fenced block the model can read."""
+def file_context(path: Path, selection: tuple[int, int] | None) -> WorkspaceContext:
+    """The file as the chat context: its text, and the selected lines (the whole file when
+    no selection is given)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ValidationError(f"cannot read {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise ValidationError(f"{path} is not a UTF-8 text file") from None
-    label = str(path)
-    if selection is not None:
-        lines = text.splitlines(keepends=True)
-        start, end = selection
-        if start > len(lines):
-            raise ValidationError(f"--selection starts at line {start}; {path} has {len(lines)}")
-        text = "".join(lines[start - 1 : end])
-        label = f"{path} lines {start}-{min(end, len(lines))}"
-    if len(text) > max_chars:
-        text = text[:max_chars] + "\n… (truncated)\n"
-    language = path.suffix.lstrip(".")
-    return f"{label}:\n```{language}\n{text.rstrip()}\n```"
-
-
-def build_ask_messages(question: str, context: str | None) -> list[Message]:
-    content = f"{context}\n\n{question}" if context else question
-    return [Message("system", SYSTEM_PROMPT), Message("user", content)]
+    lines = text.splitlines(keepends=True)
+    start, end = selection or (1, max(1, len(lines)))
+    if start > max(1, len(lines)):
+        raise ValidationError(f"--selection starts at line {start}; {path} has {len(lines)}")
+    end = min(end, len(lines))
+    first = sum(len(line) for line in lines[: start - 1])
+    last = first + sum(len(line) for line in lines[start - 1 : end])
+    return WorkspaceContext(
+        current_path=str(path),
+        language=path.suffix.lstrip("."),
+        text=text,
+        selection=(first, last),
+        selection_lines=(start, end),
+    )
 
 
 async def ask(
@@ -69,29 +63,25 @@ async def ask(
     model: str | None = None,
     backend: str | None = None,
     printer: AnswerPrinter | None = None,
-) -> GenerationResult:
+) -> ChatAnswer:
     """Stream one answer to the terminal and return it."""
     if selection and file is None:
         raise ValidationError("--selection needs --file")
-    settings = store.settings
     context = None
     if file is not None:
-        chars = settings.chat.context_tokens * 3
-        context = file_context(
-            file, parse_selection(selection) if selection else None, max_chars=chars
-        )
-    request = GenerationRequest(
-        kind=RequestKind.CHAT,
-        chat=ChatInput(messages=build_ask_messages(question, context)),
-        options=GenerationOptions(
-            temperature=settings.chat.temperature, max_tokens=settings.chat.max_tokens
-        ),
-        model=model,
-        backend=backend,
-    )
+        context = file_context(file, parse_selection(selection) if selection else None)
+    service = ChatService(generator, lambda: store.settings)
+    progress = TurnProgress()
     with printer or AnswerPrinter() as out:
-        result = await generator.generate(
-            request, on_event=lambda e: out.delta(e.text) if isinstance(e, TextDelta) else None
+        answer = await service.ask(
+            question,
+            session=None,
+            context=context,
+            on_delta=out.delta,
+            use_tools=False,
+            model=model,
+            backend=backend,
+            progress=progress,
         )
-    print(provenance(result), file=sys.stderr)
-    return result
+    print(provenance(progress), file=sys.stderr)
+    return answer

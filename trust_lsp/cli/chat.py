@@ -1,5 +1,7 @@
 """`trust chat`: an interactive session with history, streamed answers and slash commands.
 
+Turns go through the same `ChatService` (history within `chat.context_tokens`, the tool
+loop) as the language server's `trust.chat`; the terminal is the tools' host.
 Ctrl-C while an answer streams cancels that answer (the partial text stays in the history,
 marked as interrupted); Ctrl-C at the prompt says how to leave; Ctrl-D or `/exit` leaves.
 """
@@ -11,19 +13,19 @@ import contextlib
 import json
 import signal
 import sys
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from trust_lsp.backends.base import GenerationOptions, Message, TextDelta
 from trust_lsp.config import ConfigStore
 from trust_lsp.core.generator import Generator
-from trust_lsp.core.types import ChatInput, GenerationRequest, GenerationResult, RequestKind
 from trust_lsp.errors import TrustError
-from trust_lsp.tools.loop import Activity, run_chat_turn
+from trust_lsp.features.chat.context import WorkspaceContext
+from trust_lsp.features.chat.service import ChatAnswer, ChatService, TurnProgress
+from trust_lsp.features.chat.sessions import ChatSession
+from trust_lsp.features.chat.tool_runner import LoopToolRunner
 from trust_lsp.tools.workspace import build_registry
 
-from .ask import SYSTEM_PROMPT
 from .host import TerminalHost
 from .output import AnswerPrinter, provenance
 
@@ -33,19 +35,6 @@ HELP = """commands:
   /status         backends' health and metrics
   /exit           leave (Ctrl-D works too)
 Ctrl-C cancels the answer being written."""
-
-INTERRUPTED_NOTE = "\n\n[answer interrupted]"
-
-
-@dataclass
-class ChatSession:
-    """The conversation so far (system prompt first)."""
-
-    messages: list[Message] = field(default_factory=lambda: [Message("system", SYSTEM_PROMPT)])
-    model: str | None = None
-
-    def reset(self) -> None:
-        self.messages = [Message("system", SYSTEM_PROMPT)]
 
 
 def read_line(prompt: str) -> str:
@@ -68,15 +57,24 @@ class Repl:
         generator: Generator,
         *,
         workspace: Path | None = None,
+        model: str | None = None,
         read_line: Callable[[str], str] = read_line,
     ) -> None:
         self._store = store
         self._generator = generator
         self._read_line = read_line
-        self._session = ChatSession()
-        self._answer: asyncio.Task[GenerationResult] | None = None
-        self._host = TerminalHost(workspace or Path.cwd(), read_line)
-        self._registry = build_registry(lambda: store.settings, metrics=generator.metrics)
+        self._root = (workspace or Path.cwd()).resolve()
+        self._session = self._new_session()
+        self._model = model
+        self._answer: asyncio.Task[ChatAnswer] | None = None
+        host = TerminalHost(self._root, read_line)
+        registry = build_registry(lambda: store.settings, metrics=generator.metrics)
+        runner = LoopToolRunner(generator, registry, lambda: store.settings, host)
+        self._service = ChatService(generator, lambda: store.settings, tool_runner=runner)
+
+    @staticmethod
+    def _new_session() -> ChatSession:
+        return ChatSession(uuid.uuid4().hex)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -94,7 +92,7 @@ class Repl:
                 if not line:
                     continue
                 if line.startswith("/"):
-                    if not await self._command(line):
+                    if not self._command(line):
                         return
                     continue
                 await self._ask(line)
@@ -108,18 +106,18 @@ class Repl:
         else:
             print("\n(use /exit or Ctrl-D to leave)", file=sys.stderr, flush=True)
 
-    async def _command(self, line: str) -> bool:
+    def _command(self, line: str) -> bool:
         name, _, arg = line.partition(" ")
         arg = arg.strip()
         if name in ("/exit", "/quit"):
             return False
         if name == "/new":
-            self._session.reset()
+            self._session = self._new_session()
             print("(new conversation)", file=sys.stderr)
         elif name == "/model":
             if arg:
-                self._session.model = arg
-            current = self._session.model or self._store.settings.backends.ollama.chat_model
+                self._model = arg
+            current = self._model or self._store.settings.backends.ollama.chat_model
             print(f"chat model: {current}", file=sys.stderr)
         elif name == "/status":
             print(json.dumps(self._generator.status(), indent=2, default=str))
@@ -130,60 +128,30 @@ class Repl:
         return True
 
     async def _ask(self, prompt: str) -> None:
-        self._session.messages.append(Message("user", prompt))
-        settings = self._store.settings
-        request = GenerationRequest(
-            kind=RequestKind.CHAT,
-            chat=ChatInput(messages=list(self._session.messages)),
-            options=GenerationOptions(
-                temperature=settings.chat.temperature, max_tokens=settings.chat.max_tokens
-            ),
-            model=self._session.model,
-        )
+        progress = TurnProgress()
         with AnswerPrinter() as out:
-
-            def on_event(event: object) -> None:
-                if isinstance(event, TextDelta):
-                    out.delta(event.text)
-                elif isinstance(event, Activity):
-                    out.activity(event.text)
-
-            self._answer = asyncio.ensure_future(self._turn(request, on_event))
+            self._answer = asyncio.ensure_future(
+                self._service.ask(
+                    prompt,
+                    session=self._session,
+                    context=WorkspaceContext(roots=[str(self._root)]),
+                    on_delta=out.delta,
+                    progress=progress,
+                    model=self._model,
+                )
+            )
             try:
-                result = await self._answer
+                await self._answer
             except asyncio.CancelledError:
-                partial = out.text
-                result = None
+                # The service kept the partial answer in the session, marked interrupted.
+                print("(answer interrupted)", file=sys.stderr, flush=True)
+                return
             except TrustError as error:
                 print(f"trust: {error.message}", file=sys.stderr)
-                self._session.messages.pop()
                 return
             finally:
                 self._answer = None
-        if result is None:
-            self._session.messages.append(Message("assistant", partial + INTERRUPTED_NOTE))
-            print("(answer interrupted)", file=sys.stderr, flush=True)
-            return
-        self._session.messages.append(Message("assistant", result.text))
-        print(provenance(result), file=sys.stderr, flush=True)
-
-    async def _turn(
-        self, request: GenerationRequest, on_event: Callable[[object], None]
-    ) -> GenerationResult:
-        """One answer: with the workspace tools when any are enabled, else a plain stream."""
-        if not self._store.settings.tools.enabled:
-            return await self._generator.generate(request, on_event=on_event)
-        turn = await run_chat_turn(
-            self._generator, request, self._registry, self._host, on_event=on_event
-        )
-        if turn.tool_calls:
-            names = ", ".join(call["name"] for call in turn.tool_calls)
+        if progress.tool_calls:
+            names = ", ".join(str(call["name"]) for call in progress.tool_calls)
             print(f"  · tools used: {names}", file=sys.stderr)
-        return GenerationResult(
-            text=turn.text,
-            backend=turn.backend,
-            model=turn.model,
-            cloud=turn.cloud,
-            usage=turn.usage,
-            done_reason=turn.stopped_reason,
-        )
+        print(provenance(progress), file=sys.stderr, flush=True)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import sys
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
-from trust_lsp.core.types import GenerationResult
+from trust_lsp.errors import Attempt
 
 
 class AnswerPrinter:
@@ -41,10 +41,6 @@ class AnswerPrinter:
             self._stream.write(text)
             self._stream.flush()
 
-    def activity(self, line: str) -> None:
-        """A tool step ("reading src/app.py"): to stderr, so pipes carry only the answer."""
-        print(f"  · {line}", file=sys.stderr, flush=True)
-
     def __exit__(self, *exc: object) -> None:
         if self._live is not None:
             self._live.__exit__(None, None, None)
@@ -58,7 +54,16 @@ class AnswerPrinter:
         return "".join(self._text)
 
 
-def provenance(result: GenerationResult, *, interrupted: bool = False) -> str:
+class Answered(Protocol):
+    """Who answered (a chat turn's `TurnProgress`)."""
+
+    backend: str
+    model: str
+    cloud: bool
+    skipped: tuple[Attempt, ...]
+
+
+def provenance(result: Answered, *, interrupted: bool = False) -> str:
     """One line saying who answered: shown on stderr after every answer."""
     where = f"{result.backend} ({result.model})" if result.model else result.backend
     parts = [f"answered by {where}"]

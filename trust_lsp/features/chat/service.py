@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from trust_lsp.backends.base import GenerationOptions, Message, TextDelta, ToolCall, Usage
 from trust_lsp.core.types import ChatInput, GenerationRequest, RequestKind, Selected
+from trust_lsp.errors import Attempt
 from trust_lsp.features.chat.context import (
     CHAT_SYSTEM_PROMPT,
     WorkspaceContext,
@@ -39,6 +40,7 @@ class TurnProgress:
     usage: Usage | None = None
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     dropped_turns: int = 0
+    skipped: tuple[Attempt, ...] = ()  # backends passed over before the one that answered
 
     @property
     def answer(self) -> str:
@@ -129,12 +131,16 @@ class ChatService:
         messages: Sequence[Message],
         *,
         kind: RequestKind = RequestKind.CHAT,
+        model: str | None = None,
+        backend: str | None = None,
     ) -> GenerationRequest:
         chat = self._settings().chat
         return GenerationRequest(
             kind=kind,
             chat=ChatInput(messages=list(messages)),
             options=GenerationOptions(temperature=chat.temperature, max_tokens=chat.max_tokens),
+            model=model,
+            backend=backend,
         )
 
     async def ask(
@@ -148,6 +154,8 @@ class ChatService:
         kind: RequestKind = RequestKind.CHAT,
         system: str = CHAT_SYSTEM_PROMPT,
         use_tools: bool = True,
+        model: str | None = None,
+        backend: str | None = None,
     ) -> ChatAnswer:
         """Answer `prompt`; `session` None is a one-shot question (no history kept).
 
@@ -163,7 +171,7 @@ class ChatService:
             system=system,
         )
         progress.dropped_turns = built.dropped_turns
-        request = self.build_request(built.messages, kind=kind)
+        request = self.build_request(built.messages, kind=kind, model=model, backend=backend)
 
         def deliver(delta: str) -> None:
             progress.text.append(delta)
@@ -227,6 +235,7 @@ class ChatService:
                         event.model,
                         event.cloud,
                     )
+                    progress.skipped = event.skipped
                 elif isinstance(event, Usage):
                     progress.usage = event
                 elif isinstance(event, ToolCall):
